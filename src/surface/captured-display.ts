@@ -1,0 +1,143 @@
+// The Display clients see: owns the canonical surface, pulls frames from a source while
+// some client wants one, captures them natively and announces damage and mode changes.
+import { EventEmitter } from 'node:events';
+import { native, type PlaneGeometry } from '../native.js';
+import type { FrameSource, Logger } from '../source/types.js';
+import type { Display } from '../server/display.js';
+import type { SurfaceView } from '../rfb/encodings/types.js';
+import { TileGrid } from './dirty.js';
+import { PollInterval } from './poller.js';
+import { renderNoSignal } from './no-signal.js';
+
+export interface CapturedDisplayOptions {
+  name: string;
+  maxFps: number;
+  log: Logger;
+  tileSize?: number;
+  idleIntervalMs?: number;
+  /** Size of the "no signal" screen before the guest ever showed a mode. */
+  defaultWidth?: number;
+  defaultHeight?: number;
+}
+
+export class CapturedDisplay extends EventEmitter implements Display {
+  surface: SurfaceView;
+  grid: TileGrid;
+  readonly name: string;
+  private readonly tileSize: number;
+  private readonly interval: PollInterval;
+  private wanted = false;
+  private timer: NodeJS.Timeout | undefined;
+  private capturing = false;
+  private lastTickAt = -Infinity;
+  private closed = false;
+  private lastProblem: string | undefined;
+  private lastPlane: PlaneGeometry | undefined;
+  /** Frames captured since start (for tests and stats). */
+  captures = 0;
+
+  constructor(private readonly source: FrameSource, private readonly opts: CapturedDisplayOptions) {
+    super();
+    this.name = opts.name;
+    this.tileSize = opts.tileSize ?? 32;
+    this.interval = new PollInterval({ maxFps: opts.maxFps, idleIntervalMs: opts.idleIntervalMs ?? 250 });
+    const w = opts.defaultWidth ?? 1024, h = opts.defaultHeight ?? 768;
+    this.surface = { data: Buffer.alloc(w * h * 4), width: w, height: h };
+    this.grid = new TileGrid(w, h, this.tileSize);
+  }
+
+  /** Capture the first frame so the first client sees the guest's real mode. */
+  async start(): Promise<void> {
+    await this.tick();
+  }
+
+  wantFrame(): void {
+    if (this.closed) return;
+    this.wanted = true;
+    if (this.timer || this.capturing) return;
+    // Keep the pace even when requests arrive faster than --max-fps allows.
+    this.schedule(Math.max(0, this.lastTickAt + this.interval.ms - performance.now()));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.source.close();
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.tick().then((changed) => {
+        if (this.closed) return;
+        const next = this.interval.next(changed);
+        // Damage satisfies the wish; sessions that still want more ask again.
+        if (this.wanted) this.schedule(next);
+      });
+    }, delayMs);
+  }
+
+  /** One capture. Returns whether anything changed. Never throws. */
+  private async tick(): Promise<boolean> {
+    if (this.capturing) return false;
+    this.capturing = true;
+    this.lastTickAt = performance.now();
+    try {
+      const frame = await this.source.nextFrame();
+      if (this.closed) return false;
+      if (frame.kind === 'no-signal') return this.showNoSignal(frame.reason);
+      return await this.capturePlane(frame.mapping, frame.plane);
+    } catch (err) {
+      return this.showNoSignal(`capture failed: ${(err as Error).message}`);
+    } finally {
+      this.capturing = false;
+    }
+  }
+
+  private async capturePlane(mapping: Parameters<typeof native.capture>[0], plane: PlaneGeometry): Promise<boolean> {
+    const resized = plane.width !== this.surface.width || plane.height !== this.surface.height;
+    const fromNoSignal = this.lastProblem !== undefined;
+    const target = resized ? Buffer.alloc(plane.width * plane.height * 4) : this.surface.data;
+    const result = await native.capture(mapping, plane, target, this.tileSize, resized || fromNoSignal);
+    this.captures++;
+    if (this.lastProblem !== undefined) this.opts.log(`display: picture back (${plane.width}x${plane.height})`);
+    this.lastProblem = undefined;
+    this.lastPlane = plane;
+    if (resized) {
+      this.replaceSurface({ data: target, width: plane.width, height: plane.height });
+      return true;
+    }
+    if (result.dirtyCount > 0) {
+      this.wanted = false;
+      this.emit('damage', result.dirty);
+      return true;
+    }
+    return false;
+  }
+
+  private showNoSignal(reason: string): boolean {
+    if (reason === this.lastProblem) return false;
+    this.opts.log(`display: no signal: ${reason}`);
+    this.lastProblem = reason;
+    const { width, height } = this.surface;
+    const data = Buffer.alloc(width * height * 4);
+    renderNoSignal(data, width, height, reason);
+    data.copy(this.surface.data);
+    this.wanted = false;
+    this.emit('damage', this.grid.newBitmap(1));
+    return true;
+  }
+
+  private replaceSurface(surface: SurfaceView): void {
+    this.surface = surface;
+    this.grid = new TileGrid(surface.width, surface.height, this.tileSize);
+    this.wanted = false;
+    this.emit('resize', surface);
+  }
+
+  /** Geometry of the last plane shown (undefined while there is no signal). */
+  get plane(): PlaneGeometry | undefined {
+    return this.lastProblem === undefined ? this.lastPlane : undefined;
+  }
+}
