@@ -1,7 +1,7 @@
 // Command line (yargs). Every option is validated here and nowhere else; user errors are
 // one line on stderr and exit code 2, never a stack trace.
 import yargs, { type Argv } from 'yargs';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 export class UsageError extends Error {}
@@ -63,6 +63,14 @@ function readPassword(file: string | undefined): string | undefined {
 function checkDevicePath(device: string): void {
   if (device.startsWith('/dev/vfio/'))
     throw new UsageError(`--device ${device}: real VFIO devices are not supported yet; use a draft-protocol file or --demo`);
+  let stat;
+  try {
+    stat = statSync(device);
+  } catch (err) {
+    throw new UsageError(`--device ${device}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  if (!stat.isFile() && !stat.isCharacterDevice())
+    throw new UsageError(`--device ${device}: not a framebuffer file (expected a regular file or device node)`);
 }
 
 function serveOptions(argv: Record<string, unknown>): ServeOptions {

@@ -18,7 +18,7 @@ export class PollInterval {
   }
   /** After a capture: reset on change, grow by half (QEMU grows by 50 ms; we scale) on idle. */
   next(changed: boolean): number {
-    this.current = changed ? this.min : Math.min(this.opts.idleIntervalMs, Math.max(this.min, this.current * 1.5));
+    this.current = changed ? this.min : Math.max(this.min, Math.min(this.opts.idleIntervalMs, this.current * 1.5));
     return this.current;
   }
 }

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseListen, isLoopback } from '../../src/cli.js';
+
+const bin = join(import.meta.dirname, '../../bin/vgpu-vnc');
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } });
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+describe('parseListen', () => {
+  it('accepts host:port, [v6]:port and :port', () => {
+    expect(parseListen('127.0.0.1:5901')).toEqual({ host: '127.0.0.1', port: 5901 });
+    expect(parseListen('[::1]:5900')).toEqual({ host: '::1', port: 5900 });
+    expect(parseListen(':5900')).toEqual({ host: '0.0.0.0', port: 5900 });
+  });
+  it.each(['5900', 'localhost', 'host:0', 'host:65536', 'host:-1', '[nothex]:5900', 'a:b:5900'])('rejects %s', (v) => {
+    expect(() => parseListen(v)).toThrow(/--listen/);
+  });
+  it('knows loopback addresses', () => {
+    expect(isLoopback('127.0.0.1')).toBe(true);
+    expect(isLoopback('::1')).toBe(true);
+    expect(isLoopback('0.0.0.0')).toBe(false);
+    expect(isLoopback('192.168.1.2')).toBe(false);
+  });
+});
+
+describe('command-line errors are one line, exit 2, no stack trace', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-cli-'));
+  const empty = join(dir, 'empty');
+  writeFileSync(empty, '');
+  const cases: [string, string[], RegExp][] = [
+    ['nothing to show', [], /give --device PATH or --demo/],
+    ['both sources', ['--demo', '--device', '/tmp/x'], /exclude each other/],
+    ['vfio not yet', ['--device', '/dev/vfio/3'], /not supported yet/],
+    ['bad listen', ['--demo', '--listen', 'nonsense'], /--listen/],
+    ['bad fps', ['--demo', '--max-fps', '0'], /--max-fps/],
+    ['fps not a number', ['--demo', '--max-fps', 'fast'], /--max-fps/],
+    ['unknown option', ['--demo', '--frobnicate'], /Unknown argument/i],
+    ['missing password file', ['--demo', '--password-file', join(dir, 'nope')], /cannot read/],
+    ['empty password file', ['--demo', '--password-file', empty], /is empty/],
+    ['no password off loopback', ['--demo', '--listen', '0.0.0.0:5999'], /refusing to serve without a password/],
+    ['snapshot without output', ['snapshot', '--device', '/tmp/x'], /Missing required argument/i],
+    ['device that does not exist', ['--device', join(dir, 'missing')], /no such file/],
+    ['device is a folder', ['--device', dir], /not a framebuffer file/],
+  ];
+  it.each(cases)('%s', (_name, args, message) => {
+    const r = run(args, { VGPU_VNC_PASSWORD: '' });
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
