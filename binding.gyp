@@ -3,7 +3,12 @@
     {
       "target_name": "vgpu_vnc",
       "sources": [
-        "native/addon.cc"
+        "native/addon.cc",
+        "native/capture.cc",
+        "native/capture_core.cc",
+        "native/mapping.cc",
+        "native/sigbus_guard.cc",
+        "native/zstream.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -1,3 +1,31 @@
+// vgpu-vnc native addon: mappings, capture (convert + compare + dirty tiles),
+// and a persistent zlib stream. See src/native.ts for the typed JS view.
 #include <napi.h>
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+
+#include "addon_data.h"
+#include "capture.h"
+#include "mapping.h"
+#include "sigbus_guard.h"
+#include "zstream.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  vgpu::InstallSigbusHandler();
+  auto* data = new vgpu::AddonData();
+  env.SetInstanceData(data);
+
+  Napi::Function mapping = vgpu::Mapping::Define(env);
+  data->mapping_constructor = Napi::Persistent(mapping);
+  exports.Set("Mapping", mapping);
+  exports.Set("ZStream", vgpu::ZStream::Define(env));
+  exports.Set("capture", Napi::Function::New(env, vgpu::Capture, "capture"));
+  exports.Set("captureSync", Napi::Function::New(env, vgpu::CaptureSync, "captureSync"));
+  exports.Set("memcpyBench", Napi::Function::New(env, vgpu::MemcpyBench, "memcpyBench"));
+  exports.Set("supportedFourccs", Napi::Function::New(env, vgpu::SupportedFourccs, "supportedFourccs"));
+  return exports;
+}
+
+}  // namespace
+
 NODE_API_MODULE(vgpu_vnc, Init)

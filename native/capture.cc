@@ -1,0 +1,259 @@
+#include "capture.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "capture_core.h"
+#include "errors.h"
+#include "mapping.h"
+#include "sigbus_guard.h"
+
+namespace vgpu {
+
+namespace {
+
+constexpr uint64_t kMaxDimension = 16384;
+constexpr uint64_t kMaxStride = uint64_t{1} << 20;
+constexpr uint64_t kMinTile = 8;
+constexpr uint64_t kMaxTile = 256;
+
+// A validated capture request: everything the worker needs, no JS values.
+struct CaptureRequest {
+  Mapping* mapping = nullptr;
+  CaptureJob job{};
+  uint64_t tiles = 0;
+};
+
+const char* kSigbusMessage = "bus error while reading the plane (the mapping shrank or vanished during capture)";
+
+// Reads plane.<field> as an integer in [min, max]; sets *error to a one-line
+// message naming the field otherwise.
+bool PlaneField(const Napi::Object& plane, const char* field, uint64_t min, uint64_t max, uint64_t* out,
+                std::string* error) {
+  Napi::Value value = plane.Get(field);
+  if (!ToIndex(value, out) || *out < min || *out > max) {
+    *error = std::string("plane.") + field + " must be an integer in " + std::to_string(min) + ".." +
+             std::to_string(max) + ", got " + ValueForMessage(value);
+    return false;
+  }
+  return true;
+}
+
+// Validates every argument before any byte of the mapping is touched. All
+// arithmetic is 64-bit; the limits keep products far below overflow.
+bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* code, std::string* error) {
+  Napi::Env env = info.Env();
+  *code = "EINVAL";
+  Mapping* mapping = Mapping::FromValue(env, info[0]);
+  if (mapping == nullptr) {
+    *error = "mapping must be a Mapping";
+    return false;
+  }
+  if (!mapping->IsOpen()) {
+    *code = "EBADF";
+    *error = "mapping is closed";
+    return false;
+  }
+  if (!info[1].IsObject()) {
+    *error = "plane must be an object {fourcc, width, height, stride, offset}";
+    return false;
+  }
+  Napi::Object plane = info[1].As<Napi::Object>();
+
+  uint64_t fourcc, width, height, stride, offset;
+  if (!PlaneField(plane, "fourcc", 0, 0xffffffffu, &fourcc, error)) return false;
+  const FormatInfo* format = FindFormat(static_cast<uint32_t>(fourcc));
+  if (format == nullptr) {
+    *error = "plane.fourcc " + DescribeFourcc(static_cast<uint32_t>(fourcc)) + " is not a supported format";
+    return false;
+  }
+  if (!PlaneField(plane, "width", 1, kMaxDimension, &width, error)) return false;
+  if (!PlaneField(plane, "height", 1, kMaxDimension, &height, error)) return false;
+  const uint64_t row_bytes = width * format->bytes_per_pixel;
+  if (!PlaneField(plane, "stride", 0, kMaxStride, &stride, error)) return false;
+  if (stride < row_bytes) {
+    *error = "plane.stride " + std::to_string(stride) + " is less than width*" +
+             std::to_string(format->bytes_per_pixel) + " = " + std::to_string(row_bytes) + " bytes for " +
+             format->name;
+    return false;
+  }
+  if (!PlaneField(plane, "offset", 0, uint64_t{1} << 53, &offset, error)) return false;
+  const uint64_t end = offset + stride * (height - 1) + row_bytes;
+  if (end > mapping->Size()) {
+    *error = "plane.offset " + std::to_string(offset) + " + stride*(height-1) + width*bpp = " + std::to_string(end) +
+             " exceeds the mapping size " + std::to_string(mapping->Size());
+    return false;
+  }
+
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    *error = "surface must be a Buffer or Uint8Array";
+    return false;
+  }
+  Napi::Uint8Array surface = info[2].As<Napi::Uint8Array>();
+  if (surface.ByteLength() != width * height * 4) {
+    *error = "surface.length " + std::to_string(surface.ByteLength()) + " is not width*height*4 = " +
+             std::to_string(width * height * 4);
+    return false;
+  }
+  uint64_t tile;
+  if (!ToIndex(info[3], &tile) || tile < kMinTile || tile > kMaxTile) {
+    *error = "tileSize must be an integer in " + std::to_string(kMinTile) + ".." + std::to_string(kMaxTile) +
+             ", got " + ValueForMessage(info[3]);
+    return false;
+  }
+  if (!info[4].IsBoolean()) {
+    *error = "full must be a boolean, got " + ValueForMessage(info[4]);
+    return false;
+  }
+
+  req->mapping = mapping;
+  CaptureJob& job = req->job;
+  job.src = mapping->Data() + offset;
+  job.src_stride = stride;
+  job.width = static_cast<uint32_t>(width);
+  job.height = static_cast<uint32_t>(height);
+  job.format = format->format;
+  job.surface = surface.Data();
+  job.tile_size = static_cast<uint32_t>(tile);
+  job.full = info[4].As<Napi::Boolean>().Value();
+  job.tiles_x = static_cast<uint32_t>((width + tile - 1) / tile);
+  job.tiles_y = static_cast<uint32_t>((height + tile - 1) / tile);
+  req->tiles = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
+  return true;
+}
+
+Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const CaptureJob& job, uint32_t dirty_count) {
+  const size_t tiles = static_cast<size_t>(job.tiles_x) * job.tiles_y;
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, tiles);
+  std::memcpy(buffer.Data(), dirty, tiles);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("dirty", Napi::Uint8Array::New(env, tiles, buffer, 0));
+  result.Set("tilesX", Napi::Number::New(env, job.tiles_x));
+  result.Set("tilesY", Napi::Number::New(env, job.tiles_y));
+  result.Set("dirtyCount", Napi::Number::New(env, dirty_count));
+  return result;
+}
+
+// Runs one capture on the libuv pool. Holds references to the Mapping object
+// and the surface so neither is collected (or unmapped) while it runs.
+class CaptureWorker : public Napi::AsyncWorker {
+ public:
+  CaptureWorker(Napi::Env env, const CaptureRequest& req, const Napi::Object& mapping_object,
+                const Napi::Object& surface_object)
+      : Napi::AsyncWorker(env, "vgpu-vnc:capture"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        mapping_(req.mapping),
+        job_(req.job),
+        dirty_(req.tiles) {
+    mapping_ref_ = Napi::Persistent(mapping_object);
+    surface_ref_ = Napi::Persistent(surface_object);
+    job_.dirty = dirty_.data();
+    mapping_->Acquire();
+  }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    const CaptureJob& job = job_;
+    uint32_t count = 0;
+    if (RunGuarded([&] { count = RunCapture(job); })) {
+      dirty_count_ = count;
+    } else {
+      SetError(kSigbusMessage);
+    }
+  }
+
+  void OnOK() override {
+    mapping_->Release();
+    deferred_.Resolve(MakeResult(Env(), dirty_.data(), job_, dirty_count_));
+  }
+
+  void OnError(const Napi::Error& error) override {
+    mapping_->Release();
+    deferred_.Reject(ErrorWithCode(Env(), "SIGBUS", error.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Mapping* mapping_;
+  CaptureJob job_;
+  std::vector<uint8_t> dirty_;
+  uint32_t dirty_count_ = 0;
+  Napi::ObjectReference mapping_ref_;
+  Napi::ObjectReference surface_ref_;
+};
+
+}  // namespace
+
+Napi::Value Capture(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CaptureRequest req;
+  std::string code, error;
+  if (!Validate(info, &req, &code, &error)) {
+    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(ErrorWithCode(env, code, error).Value());
+    return deferred.Promise();
+  }
+  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value CaptureSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CaptureRequest req;
+  std::string code, error;
+  if (!Validate(info, &req, &code, &error)) {
+    ErrorWithCode(env, code, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<uint8_t> dirty(req.tiles);
+  req.job.dirty = dirty.data();
+  const CaptureJob& job = req.job;
+  uint32_t count = 0;
+  if (!RunGuarded([&] { count = RunCapture(job); })) {
+    ErrorWithCode(env, "SIGBUS", kSigbusMessage).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return MakeResult(env, dirty.data(), req.job, count);
+}
+
+Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    TypeErrorWithCode(env, "dst must be a Buffer or Uint8Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array dst = info[0].As<Napi::Uint8Array>();
+  Mapping* mapping = Mapping::FromValue(env, info[1]);
+  if (mapping == nullptr || !mapping->IsOpen()) {
+    ErrorWithCode(env, "EINVAL", "src must be an open Mapping").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint64_t offset, length;
+  if (!ToIndex(info[2], &offset) || !ToIndex(info[3], &length) || offset > mapping->Size() ||
+      length > mapping->Size() - offset || length > dst.ByteLength()) {
+    RangeErrorWithCode(env, "memcpyBench: offset/length outside the mapping or the destination")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint8_t* d = dst.Data();
+  const uint8_t* s = mapping->Data() + offset;
+  if (!RunGuarded([&] { std::memcpy(d, s, length); })) {
+    ErrorWithCode(env, "SIGBUS", kSigbusMessage).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value SupportedFourccs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, sizeof kFormats / sizeof kFormats[0]);
+  uint32_t i = 0;
+  for (const FormatInfo& format : kFormats) out.Set(i++, Napi::Number::New(env, format.fourcc));
+  return out;
+}
+
+}  // namespace vgpu
