@@ -1,0 +1,47 @@
+// Encoder registry: which pixel encodings this server can produce, best first.
+import { ENCODING_COPYRECT } from './copyrect.js';
+import { ENCODING_HEXTILE, HextileEncoder } from './hextile.js';
+import { ENCODING_RAW, RawEncoder } from './raw.js';
+import { ENCODING_RRE, RreEncoder } from './rre.js';
+import type { Encoder } from './types.js';
+import { ENCODING_ZRLE, ZrleEncoder } from './zrle.js';
+
+export { encodeCopyRect, ENCODING_COPYRECT } from './copyrect.js';
+export { ENCODING_HEXTILE, ENCODING_RAW, ENCODING_RRE, ENCODING_ZRLE };
+
+/**
+ * Pixel encodings in the server's order of preference (CopyRect is not in it: it is not a
+ * way to send pixels but a move of pixels the client has; see encodeCopyRect).
+ */
+export const SUPPORTED_ENCODINGS: readonly number[] = Object.freeze([
+  ENCODING_ZRLE,
+  ENCODING_HEXTILE,
+  ENCODING_RRE,
+  ENCODING_RAW,
+]);
+
+/** A fresh encoder (with its own per-connection state), or undefined if unsupported. */
+export function createEncoder(encoding: number): Encoder | undefined {
+  switch (encoding) {
+    case ENCODING_RAW: return new RawEncoder();
+    case ENCODING_RRE: return new RreEncoder();
+    case ENCODING_HEXTILE: return new HextileEncoder();
+    case ENCODING_ZRLE: return new ZrleEncoder();
+    default: return undefined;
+  }
+}
+
+/**
+ * The pixel encoding to use for a client's SetEncodings list: the first one in the
+ * client's order that we support (rfbproto: the list is in the client's order of
+ * preference), Raw when none is (Raw is always allowed).
+ */
+export function chooseEncoding(clientEncodings: readonly number[]): number {
+  for (const e of clientEncodings) if (SUPPORTED_ENCODINGS.includes(e)) return e;
+  return ENCODING_RAW;
+}
+
+/** Whether the client can take CopyRect rectangles. */
+export function supportsCopyRect(clientEncodings: readonly number[]): boolean {
+  return clientEncodings.includes(ENCODING_COPYRECT);
+}
