@@ -21,6 +21,7 @@ export class HextileEncoder implements Encoder {
   readonly encoding = ENCODING_HEXTILE;
   private readonly translators = new TranslatorCache();
   private readonly table = new ColourTable(TILE * TILE);
+  private readonly cornersOf = new Uint16Array(TILE * TILE);
   private readonly covered = new Uint8Array(TILE * TILE);
   // Subrects of the current tile: packed x<<4|y, (w−1)<<4|(h−1), colour.
   private readonly subXY = new Uint8Array(TILE * TILE);
@@ -75,15 +76,15 @@ export class HextileEncoder implements Encoder {
 
         const rawSize = 1 + tw * th * bpp;
         let tileBg: number;
+        // A lower bound on the subrects needed: pixels that differ from their left and
+        // upper neighbours each start one (noise goes straight to raw).
+        let minSubs = 0;
         if (!many) tileBg = n0 >= n1 ? c0 : c1;
         else {
-          const t = this.table;
-          t.clear();
-          for (let y = 0; y < th; y++) {
-            const row = base + y * w;
-            for (let x = 0; x < tw; x++) t.add(vals[row + x]!, 1);
-          }
-          tileBg = t.colours[t.mostCommon()]!;
+          const corners = this.countColours(vals, base, w, tw, th);
+          const bgIdx = this.table.mostCommon();
+          tileBg = this.table.colours[bgIdx]!;
+          minSubs = corners - this.cornersOf[bgIdx]!;
         }
         const bgSpec = !(bgValid && bg === tileBg);
         let size = 2 + (bgSpec ? bpp : 0);
@@ -101,7 +102,7 @@ export class HextileEncoder implements Encoder {
           }
         }
         const maxSubs = Math.min(255, Math.floor((rawSize - 1 - size) / per));
-        const n = maxSubs > 0 ? this.findSubrects(vals, base, w, tw, th, tileBg, maxSubs) : -1;
+        const n = maxSubs > 0 && minSubs <= maxSubs ? this.findSubrects(vals, base, w, tw, th, tileBg, maxSubs) : -1;
         if (n < 0) {
           buf[off++] = HEXTILE_RAW;
           for (let y = 0; y < th; y++) off = tr.writeValues(vals, base + y * w, tw, buf, off);
@@ -120,6 +121,35 @@ export class HextileEncoder implements Encoder {
     }
     out.push(rectHeader(rect, ENCODING_HEXTILE), Buffer.from(buf.subarray(0, off)));
     return 1;
+  }
+
+  /** Fill `table` with the tile's colours; count corner pixels per colour; return all corners. */
+  private countColours(vals: Uint32Array, base: number, stride: number, tw: number, th: number): number {
+    const t = this.table;
+    const cornersOf = this.cornersOf;
+    t.clear();
+    cornersOf.fill(0);
+    let corners = 0;
+    let last = -1, lastIdx = -1;
+    for (let y = 0; y < th; y++) {
+      const row = base + y * stride;
+      for (let x = 0; x < tw; x++) {
+        const v = vals[row + x]!;
+        let idx: number;
+        if (v === last) {
+          idx = lastIdx;
+          t.counts[idx]!++;
+        } else {
+          idx = lastIdx = t.add(v, 1);
+          last = v;
+        }
+        if ((x === 0 || vals[row + x - 1] !== v) && (y === 0 || vals[row - stride + x] !== v)) {
+          cornersOf[idx]!++;
+          corners++;
+        }
+      }
+    }
+    return corners;
   }
 
   private writeSubrectTile(
