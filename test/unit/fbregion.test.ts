@@ -1,6 +1,8 @@
 // FbRegionSource against a real producer on a real file, read through the native mapping.
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native, type NativeMapping } from '../../src/native.js';
+import { startDemo } from '../../src/source/demo.js';
 import { FbRegionSource, validateTrailer, type Trailer } from '../../src/source/fbregion.js';
 import type { Frame } from '../../src/source/types.js';
 import type { TrailerFields } from '../../src/source/fbregion-producer.js';
@@ -239,5 +241,29 @@ describe('validateTrailer', () => {
     const need = 0xffffffff + 0xffffffff * 16383 + 16384 * 4 + 28;
     expect(validateTrailer(worst, need - 1).ok).toBe(false);
     expect(validateTrailer(worst, need).ok).toBe(true);
+  });
+});
+
+// startDemo needs the compiled guest (a worker cannot load .ts): `npm test` builds first.
+const guestBuilt = existsSync(new URL('../../dist/src/source/demo-guest.js', import.meta.url));
+describe.skipIf(!guestBuilt)('startDemo', () => {
+  it('serves the rendered desktop through the fbregion source, and cleans up', async () => {
+    const lines: string[] = [];
+    const demo = await startDemo({ width: 320, height: 200, log: (l) => lines.push(l) });
+    try {
+      const frame = plane(await demo.source.nextFrame());
+      expect(frame.plane).toEqual({ fourcc: Fourcc.XRGB8888, width: 320, height: 200, stride: 1280, offset: 0 });
+      const surface = captureBytes(frame);
+      const colours = new Set<number>();
+      for (let i = 0; i < 320 * 200; i++) colours.add(surface.readUInt32LE(i * 4));
+      expect(colours.size).toBeGreaterThan(20);
+    } finally {
+      await demo.stop();
+    }
+    expect(existsSync(demo.path)).toBe(false);
+  });
+
+  it('refuses a nonsense size with a clear message', async () => {
+    await expect(startDemo({ width: 0, height: 200, log: () => {} })).rejects.toThrow(/width must be an integer in 1\.\.16384/);
   });
 });
