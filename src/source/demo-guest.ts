@@ -35,6 +35,7 @@ function run(config: DemoGuestConfig): void {
   renderScene(pixels, width, height, localNow());
   producer.present(pixels, geometry);
   let lastRender = performance.now();
+  let lastError: string | undefined;
   post({ type: 'ready' });
 
   producer.serve(
@@ -44,9 +45,17 @@ function run(config: DemoGuestConfig): void {
       if (now - lastRender < frameMs) return null;
       lastRender = now;
       renderScene(pixels, width, height, localNow());
+      lastError = undefined;
       return { pixels, geometry };
     },
-    { onError: (err) => post({ type: 'error', message: (err as Error).message ?? String(err) }) },
+    {
+      // Report a failure once, not every poll (a full /dev/shm would otherwise flood the log).
+      onError: (err) => {
+        const message = (err as Error).message ?? String(err);
+        if (message !== lastError) post({ type: 'error', message });
+        lastError = message;
+      },
+    },
   );
   parentPort?.on('message', (message) => {
     if (message === 'stop') {
