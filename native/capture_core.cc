@@ -3,6 +3,10 @@
 #include <cstdio>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace vgpu {
 
 std::string DescribeFourcc(uint32_t fourcc) {
@@ -21,6 +25,10 @@ std::string DescribeFourcc(uint32_t fourcc) {
 
 namespace {
 
+// Four pixels at a time in one 128-bit vector (GCC/Clang vector extension:
+// SSE2 on x86-64, NEON on arm64, scalar code elsewhere).
+typedef uint32_t Quad __attribute__((vector_size(16)));
+
 inline uint32_t Load32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
@@ -33,31 +41,88 @@ inline uint32_t Load16(const uint8_t* p) {
   return v;
 }
 
-// Each converter turns one source pixel into the canonical word
+inline Quad LoadQuad(const uint8_t* p) {
+  Quad v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void StoreQuad(uint8_t* p, Quad v) { std::memcpy(p, &v, sizeof v); }
+
+inline bool AnyNonZero(Quad v) {
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  return _mm_movemask_epi8(_mm_cmpeq_epi32(reinterpret_cast<__m128i>(v), zero)) != 0xffff;
+#else
+  return (v[0] | v[1] | v[2] | v[3]) != 0;
+#endif
+}
+
+inline uint64_t Load64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+inline Quad QuadFromPairs(uint64_t low, uint64_t high) {
+#if defined(__SSE2__)
+  // Register moves; going through memory would stall on store forwarding.
+  return reinterpret_cast<Quad>(_mm_set_epi64x(static_cast<long long>(high), static_cast<long long>(low)));
+#else
+  return Quad{static_cast<uint32_t>(low), static_cast<uint32_t>(low >> 32), static_cast<uint32_t>(high),
+              static_cast<uint32_t>(high >> 32)};
+#endif
+}
+
+// Four 3-byte pixels (12 bytes, read exactly: never past the plane) as the
+// words b0 | b1<<8 | b2<<16.
+inline Quad LoadPacked24(const uint8_t* p) {
+  const uint32_t w0 = Load32(p), w1 = Load32(p + 4), w2 = Load32(p + 8);
+  return Quad{w0 & 0xffffffu, ((w0 >> 24) | (w1 << 8)) & 0xffffffu, ((w1 >> 16) | (w2 << 16)) & 0xffffffu, w2 >> 8};
+}
+
+// Four 16-bit pixels zero-extended to 32-bit lanes.
+inline Quad LoadPacked16(const uint8_t* p) {
+#if defined(__SSE2__)
+  return reinterpret_cast<Quad>(
+      _mm_unpacklo_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), _mm_setzero_si128()));
+#else
+  const uint64_t a = Load64(p);
+  return QuadFromPairs((a & 0xffffu) | ((a << 16) & 0xffff00000000u), ((a >> 32) & 0xffffu) | ((a >> 16) & 0xffff00000000u));
+#endif
+}
+
+// Each converter turns source pixels into the canonical word
 // R<<16 | G<<8 | B (stored little-endian: bytes B,G,R,0). Alpha is ignored.
-// Bit layouts are drm_fourcc.h's, read as little-endian words.
+// Bit layouts are drm_fourcc.h's, read as little-endian words. Pixel() does
+// one pixel (row tails), Quads() four; both apply the same arithmetic.
 
 struct FromXRGB8888 {  // [31:0] x:R:G:B
   static constexpr uint32_t kBpp = 4;
-  static uint32_t Pixel(const uint8_t* p) { return Load32(p) & 0x00ffffffu; }
+  template <typename T> static T Convert(T v) { return v & 0x00ffffffu; }
+  static uint32_t Pixel(const uint8_t* p) { return Convert(Load32(p)); }
+  static Quad Quads(const uint8_t* p) { return Convert(LoadQuad(p)); }
 };
 
 struct FromXBGR8888 {  // [31:0] x:B:G:R
   static constexpr uint32_t kBpp = 4;
-  static uint32_t Pixel(const uint8_t* p) {
-    uint32_t v = Load32(p);
-    return (v & 0xffu) << 16 | (v & 0xff00u) | ((v >> 16) & 0xffu);
-  }
+  template <typename T> static T Convert(T v) { return (v & 0xffu) << 16 | (v & 0xff00u) | ((v >> 16) & 0xffu); }
+  static uint32_t Pixel(const uint8_t* p) { return Convert(Load32(p)); }
+  static Quad Quads(const uint8_t* p) { return Convert(LoadQuad(p)); }
 };
 
 struct FromRGBX8888 {  // [31:0] R:G:B:x
   static constexpr uint32_t kBpp = 4;
-  static uint32_t Pixel(const uint8_t* p) { return Load32(p) >> 8; }
+  template <typename T> static T Convert(T v) { return v >> 8; }
+  static uint32_t Pixel(const uint8_t* p) { return Convert(Load32(p)); }
+  static Quad Quads(const uint8_t* p) { return Convert(LoadQuad(p)); }
 };
 
 struct FromBGRX8888 {  // [31:0] B:G:R:x
   static constexpr uint32_t kBpp = 4;
-  static uint32_t Pixel(const uint8_t* p) { return __builtin_bswap32(Load32(p)) & 0x00ffffffu; }
+  template <typename T> static T Convert(T v) { return ((v >> 8) & 0xffu) << 16 | ((v >> 16) & 0xffu) << 8 | v >> 24; }
+  static uint32_t Pixel(const uint8_t* p) { return Convert(Load32(p)); }
+  static Quad Quads(const uint8_t* p) { return Convert(LoadQuad(p)); }
 };
 
 struct FromRGB888 {  // [23:0] R:G:B -> bytes B,G,R
@@ -65,55 +130,77 @@ struct FromRGB888 {  // [23:0] R:G:B -> bytes B,G,R
   static uint32_t Pixel(const uint8_t* p) {
     return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16;
   }
+  static Quad Quads(const uint8_t* p) { return LoadPacked24(p); }
 };
 
 struct FromBGR888 {  // [23:0] B:G:R -> bytes R,G,B
   static constexpr uint32_t kBpp = 3;
+  template <typename T> static T Swap(T v) { return (v & 0xffu) << 16 | (v & 0xff00u) | (v >> 16); }
   static uint32_t Pixel(const uint8_t* p) {
     return static_cast<uint32_t>(p[0]) << 16 | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]);
   }
+  static Quad Quads(const uint8_t* p) { return Swap(LoadPacked24(p)); }
 };
 
 struct FromRGB565 {  // [15:0] R:G:B 5:6:5; widen by repeating the top bits
   static constexpr uint32_t kBpp = 2;
-  static uint32_t Pixel(const uint8_t* p) {
-    uint32_t v = Load16(p);
-    uint32_t r5 = v >> 11, g6 = (v >> 5) & 0x3f, b5 = v & 0x1f;
-    uint32_t r = (r5 << 3) | (r5 >> 2), g = (g6 << 2) | (g6 >> 4), b = (b5 << 3) | (b5 >> 2);
+  template <typename T> static T Convert(T v) {
+    T r5 = v >> 11, g6 = (v >> 5) & 0x3fu, b5 = v & 0x1fu;
+    T r = (r5 << 3) | (r5 >> 2), g = (g6 << 2) | (g6 >> 4), b = (b5 << 3) | (b5 >> 2);
     return r << 16 | g << 8 | b;
   }
+  static uint32_t Pixel(const uint8_t* p) { return Convert(Load16(p)); }
+  static Quad Quads(const uint8_t* p) { return Convert(LoadPacked16(p)); }
 };
 
 struct FromXRGB2101010 {  // [31:0] x:R:G:B 2:10:10:10; keep the top 8 bits
   static constexpr uint32_t kBpp = 4;
-  static uint32_t Pixel(const uint8_t* p) {
-    uint32_t v = Load32(p);
+  template <typename T> static T Convert(T v) {
     return ((v >> 22) & 0xffu) << 16 | ((v >> 12) & 0xffu) << 8 | ((v >> 2) & 0xffu);
   }
+  static uint32_t Pixel(const uint8_t* p) { return Convert(Load32(p)); }
+  static Quad Quads(const uint8_t* p) { return Convert(LoadQuad(p)); }
 };
 
 struct FromXBGR2101010 {  // [31:0] x:B:G:R 2:10:10:10
   static constexpr uint32_t kBpp = 4;
-  static uint32_t Pixel(const uint8_t* p) {
-    uint32_t v = Load32(p);
+  template <typename T> static T Convert(T v) {
     return ((v >> 2) & 0xffu) << 16 | ((v >> 12) & 0xffu) << 8 | ((v >> 22) & 0xffu);
   }
+  static uint32_t Pixel(const uint8_t* p) { return Convert(Load32(p)); }
+  static Quad Quads(const uint8_t* p) { return Convert(LoadQuad(p)); }
 };
 
-// True if converting n source pixels would change dst. Written without an
-// early exit so the compiler vectorizes it; n is at most one tile (256 px).
+// Converts n pixels and writes, four at a time, only the ones that differ
+// from dst. Returns whether anything was written.
 template <typename Conv>
-inline bool SegmentDiffers(const uint8_t* src, const uint8_t* dst, uint32_t n) {
-  uint32_t acc = 0;
-  for (uint32_t i = 0; i < n; i++) acc |= Conv::Pixel(src + i * Conv::kBpp) ^ Load32(dst + i * 4);
-  return acc != 0;
+inline bool UpdateSegment(const uint8_t* src, uint8_t* dst, uint32_t n) {
+  bool changed = false;
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const Quad value = Conv::Quads(src + i * Conv::kBpp);
+    if (AnyNonZero(value ^ LoadQuad(dst + i * 4))) {
+      StoreQuad(dst + i * 4, value);
+      changed = true;
+    }
+  }
+  for (; i < n; i++) {
+    const uint32_t value = Conv::Pixel(src + i * Conv::kBpp);
+    if (value != Load32(dst + i * 4)) {
+      std::memcpy(dst + i * 4, &value, 4);
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 template <typename Conv>
-inline void ConvertSegment(const uint8_t* src, uint8_t* dst, uint32_t n) {
-  for (uint32_t i = 0; i < n; i++) {
-    uint32_t v = Conv::Pixel(src + i * Conv::kBpp);
-    std::memcpy(dst + i * 4, &v, 4);
+inline void ConvertRow(const uint8_t* src, uint8_t* dst, uint32_t n) {
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) StoreQuad(dst + i * 4, Conv::Quads(src + i * Conv::kBpp));
+  for (; i < n; i++) {
+    const uint32_t value = Conv::Pixel(src + i * Conv::kBpp);
+    std::memcpy(dst + i * 4, &value, 4);
   }
 }
 
@@ -123,7 +210,7 @@ uint32_t CaptureWith(const CaptureJob& job) {
   const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
   if (job.full) {
     for (uint32_t y = 0; y < job.height; y++) {
-      ConvertSegment<Conv>(job.src + y * job.src_stride, job.surface + y * dst_stride, job.width);
+      ConvertRow<Conv>(job.src + y * job.src_stride, job.surface + y * dst_stride, job.width);
     }
     const uint64_t count = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
     std::memset(job.dirty, 1, count);
@@ -140,10 +227,7 @@ uint32_t CaptureWith(const CaptureJob& job) {
       uint8_t* dst_row = job.surface + y * dst_stride;
       for (uint32_t tx = 0, x = 0; tx < job.tiles_x; tx++, x += tile) {
         const uint32_t n = x + tile < job.width ? tile : job.width - x;
-        const uint8_t* s = src_row + static_cast<uint64_t>(x) * Conv::kBpp;
-        uint8_t* d = dst_row + static_cast<uint64_t>(x) * 4;
-        if (SegmentDiffers<Conv>(s, d, n)) {
-          ConvertSegment<Conv>(s, d, n);
+        if (UpdateSegment<Conv>(src_row + static_cast<uint64_t>(x) * Conv::kBpp, dst_row + static_cast<uint64_t>(x) * 4, n)) {
           band_dirty[tx] = 1;
         }
       }
