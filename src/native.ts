@@ -28,17 +28,23 @@ export interface CaptureResult {
 /** A shared, read-write mapping of a whole file (or later a device region). */
 export interface NativeMapping {
   readonly size: number;
-  /** Guarded 32-bit little-endian read; throws Error with code 'SIGBUS' if the page vanished. */
+  /**
+   * Guarded 32-bit little-endian read (any alignment). Throws RangeError code 'ERANGE' out of
+   * bounds, Error code 'SIGBUS' if the page vanished (file truncated), 'EBADF' after close().
+   */
   readU32(offset: number): number;
   writeU32(offset: number, value: number): void;
-  /** Copy bytes out (guarded). */
+  /** Copy bytes out (guarded, bounds-checked like readU32). */
   read(offset: number, length: number): Buffer;
   /** Unmap (deferred until running captures finish). Idempotent. */
   close(): void;
 }
 
 export interface NativeZStream {
-  /** Compress input and Z_SYNC_FLUSH; output continues one zlib stream (header first call only). */
+  /**
+   * Compress input and Z_SYNC_FLUSH; output continues one zlib stream (header first call only).
+   * An empty input right after a flush yields an empty Buffer.
+   */
   deflate(input: Uint8Array): Buffer;
   reset(): void;
 }
@@ -49,12 +55,14 @@ export interface NativeAddon {
    * Convert the plane (any supported fourcc) into `surface` (XRGB8888, width×height×4,
    * tightly packed), comparing against what `surface` held: tiles that differ are dirty.
    * `full` marks every tile dirty (first frame, new mode). Runs off the JS thread.
-   * Rejects with code 'EINVAL' for bad geometry, 'SIGBUS' if the mapping vanished.
+   * Rejects with code 'EINVAL' for bad geometry (one-line message naming the field; checked
+   * before any read), 'EBADF' for a closed mapping, 'SIGBUS' if the mapping vanished mid-read.
+   * Limits: width/height 1..16384, width*Bpp <= stride <= 1 MiB, tileSize 8..256.
    */
   capture(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean): Promise<CaptureResult>;
   /** Synchronous twin of capture() for tests and benchmarks. */
   captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean): CaptureResult;
-  /** Plain copy of a buffer region, for benchmarks (memcpy baseline). */
+  /** Plain memcpy of mapping bytes [offset, offset+length) into dst, for benchmarks (baseline). */
   memcpyBench(dst: Buffer, src: NativeMapping, offset: number, length: number): void;
   ZStream: new (level: number) => NativeZStream;
   /** Fourccs the converter knows. */
