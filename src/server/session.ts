@@ -1,0 +1,469 @@
+// One connected client: handshake, then its messages, its pixel format and encoding, and
+// its own pending damage. Updates are coalesced into that pending bitmap, never queued:
+// while the socket holds more than HIGH_WATER unsent bytes nothing more is encoded, and a
+// slow client simply gets the latest picture once it catches up.
+//
+// Resizes: a client that announced neither DesktopSize nor ExtendedDesktopSize cannot follow
+// a mode change, so it is disconnected with a logged reason (as TigerVNC does) rather than
+// shown a picture cropped or padded to a size it no longer matches.
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { Display, InputSink } from './display.js';
+import type { Encoder, Rect } from '../rfb/encodings/types.js';
+import { chooseEncoding, createEncoder } from '../rfb/encodings/index.js';
+import { SERVER_PIXEL_FORMAT, validatePixelFormat, type PixelFormat } from '../rfb/pixel-format.js';
+import { intersect, type TileGrid } from '../surface/dirty.js';
+import {
+  DesktopSizeReason,
+  DesktopSizeStatus,
+  Encoding,
+  FenceFlag,
+  PseudoEncoding,
+  SecurityType,
+} from '../rfb/constants.js';
+import { ClientMessageReader, ProtocolError, type ClientMessage } from '../rfb/reader.js';
+import { PushedBytes, serverHandshake } from '../rfb/handshake.js';
+import { securityHandlers } from '../rfb/security/index.js';
+import * as W from '../rfb/writer.js';
+
+export interface SessionOptions {
+  password?: string;
+  viewOnly: boolean;
+  input?: InputSink;
+  log: (msg: string) => void;
+  name?: string;
+}
+
+/** Unsent bytes above which no further update is encoded (resume on 'drain'). */
+export const HIGH_WATER = 1024 * 1024;
+/** A connection that has not finished the handshake by then is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+/** After a failure message, how long the peer gets to read it before the socket is destroyed. */
+const LINGER_MS = 2_000;
+const MAX_RECTS_PER_UPDATE = 0xfffe; // 0xffff means "until LastRect"
+
+const ENCODING_NAMES: Record<number, string> = {
+  [Encoding.Raw]: 'Raw',
+  [Encoding.RRE]: 'RRE',
+  [Encoding.Hextile]: 'Hextile',
+  [Encoding.ZRLE]: 'ZRLE',
+};
+
+interface Capabilities {
+  desktopSize: boolean;
+  extendedDesktopSize: boolean;
+  lastRect: boolean;
+  fence: boolean;
+  continuousUpdates: boolean;
+  qemuKeyEvent: boolean;
+}
+
+export class ClientSession extends EventEmitter {
+  private closed = false;
+  /** Set when ServerInit is written: from then on the client has a framebuffer. */
+  private grid: TileGrid | undefined;
+  private pending: Uint8Array = new Uint8Array(0);
+  private readonly handshakeBytes: PushedBytes;
+  private readonly reader = new ClientMessageReader();
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+
+  private pf: PixelFormat = { ...SERVER_PIXEL_FORMAT };
+  private readonly encoders = new Map<number, Encoder>();
+  private encoder: Encoder;
+  private caps: Capabilities = {
+    desktopSize: false,
+    extendedDesktopSize: false,
+    lastRect: false,
+    fence: false,
+    continuousUpdates: false,
+    qemuKeyEvent: false,
+  };
+  private fenceConfirmed = false;
+  private continuousConfirmed = false;
+  private qemuKeyConfirmed = false;
+  private qemuKeyAckDue = false;
+
+  /** An update request is outstanding; `requestArea` is its (cropped, merged) area. */
+  private requestOutstanding = false;
+  private requestArea: Rect | undefined;
+  private continuousOn = false;
+  private continuousArea: Rect | undefined;
+  private resizeDue = false;
+  /** ExtendedDesktopSize rectangles owed, sizes filled in when sent. */
+  private extAnswers: Array<{ reason: number; status: number }> = [];
+  private syncFence: { flags: number; payload: Buffer } | undefined;
+  private waitingForDrain = false;
+  private inputDropLogged = false;
+
+  private readonly onData = (chunk: Buffer) => this.guard(() => this.receive(chunk));
+  private readonly onSocketError = (err: Error) => this.close(`socket error: ${err.message}`);
+  private readonly onSocketGone = () => this.close('client disconnected');
+  private readonly onDamage = (bitmap: Uint8Array) => this.guard(() => this.damage(bitmap));
+  private readonly onResize = () => this.guard(() => this.resize());
+  private readonly onDrain = () => {
+    this.waitingForDrain = false;
+    this.guard(() => this.maybeSendUpdate());
+  };
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly display: Display,
+    private readonly options: SessionOptions,
+  ) {
+    super();
+    this.encoder = this.encoderFor(Encoding.Raw);
+    this.handshakeBytes = new PushedBytes((data) => this.write(data));
+    socket.on('data', this.onData);
+    socket.on('error', this.onSocketError);
+    socket.on('end', this.onSocketGone);
+    socket.on('close', this.onSocketGone);
+    display.on('damage', this.onDamage);
+    display.on('resize', this.onResize);
+    this.handshakeTimer = setTimeout(() => this.close('handshake timed out', true), HANDSHAKE_TIMEOUT_MS);
+    this.handshakeTimer.unref();
+    void this.handshake();
+  }
+
+  /** Ends this session (idempotent). `flush` lets already written bytes reach the client. */
+  close(reason: string, flush = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.handshakeTimer);
+    this.display.off('damage', this.onDamage);
+    this.display.off('resize', this.onResize);
+    this.socket.off('data', this.onData);
+    this.socket.off('drain', this.onDrain);
+    this.handshakeBytes.fail(new Error('connection closed'));
+    if (flush && !this.socket.destroyed) {
+      this.socket.end();
+      this.lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS);
+      this.lingerTimer.unref();
+      this.socket.once('close', () => clearTimeout(this.lingerTimer));
+    } else {
+      this.socket.destroy();
+    }
+    this.emit('close', reason);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Runs `fn`; any error closes just this session with a one-line reason. */
+  private guard(fn: () => void): void {
+    if (this.closed) return;
+    try {
+      fn();
+    } catch (err) {
+      this.close(err instanceof ProtocolError ? err.message : `internal error: ${(err as Error).message}`);
+    }
+  }
+
+  private write(data: Buffer): void {
+    if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+  }
+
+  // ---- handshake ----
+
+  private async handshake(): Promise<void> {
+    const peer = (this.socket as Duplex & { remoteAddress?: string }).remoteAddress;
+    try {
+      const result = await serverHandshake(this.handshakeBytes, {
+        security: securityHandlers(this.options),
+        peer,
+        serverInit: () => {
+          // The client's framebuffer starts now, at the size ServerInit announces.
+          this.adoptSurface(0);
+          const { width, height } = this.display.surface;
+          return W.serverInit(width, height, SERVER_PIXEL_FORMAT, this.options.name ?? this.display.name);
+        },
+      });
+      if (this.closed) return;
+      clearTimeout(this.handshakeTimer);
+      const security = result.securityType === SecurityType.VncAuth ? 'VNC authentication' : 'no authentication';
+      this.options.log(`RFB ${result.version}, ${security}, ${result.shared ? 'shared' : 'exclusive'}`);
+      this.emit('shared', result.shared);
+      const rest = this.handshakeBytes.takeRest();
+      this.guard(() => this.receive(rest));
+    } catch (err) {
+      if (this.closed) return;
+      this.close(err instanceof ProtocolError ? err.message : `handshake failed: ${(err as Error).message}`, true);
+    }
+  }
+
+  // ---- client messages ----
+
+  private receive(chunk: Buffer): void {
+    if (!this.grid) {
+      this.handshakeBytes.push(chunk);
+      return;
+    }
+    for (const msg of this.reader.push(chunk)) {
+      const fence = this.syncFence;
+      this.handle(msg);
+      // SyncNext: the fence answer goes out once the message after it has taken effect.
+      if (fence && this.syncFence === fence) {
+        this.syncFence = undefined;
+        this.write(W.serverFence(fence.flags, fence.payload));
+      }
+      if (this.closed) return;
+    }
+    this.maybeSendUpdate();
+  }
+
+  private handle(msg: ClientMessage): void {
+    switch (msg.type) {
+      case 'SetPixelFormat': {
+        const why = validatePixelFormat(msg.pixelFormat);
+        if (why) throw new ProtocolError(`SetPixelFormat refused: ${why}`);
+        this.pf = msg.pixelFormat;
+        return;
+      }
+      case 'SetEncodings':
+        return this.setEncodings(msg.encodings);
+      case 'FramebufferUpdateRequest':
+        return this.updateRequest(msg.incremental, msg.rect);
+      case 'KeyEvent':
+        if (this.inputAllowed()) this.options.input!.key(msg.down, msg.keysym);
+        return;
+      case 'QemuExtendedKeyEvent':
+        if (this.inputAllowed()) this.options.input!.key(msg.down, msg.keysym, msg.keycode);
+        return;
+      case 'PointerEvent':
+        if (this.inputAllowed()) this.options.input!.pointer(msg.buttonMask, msg.x, msg.y);
+        return;
+      case 'ClientCutText':
+        return; // no clipboard inside a VFIO display
+      case 'EnableContinuousUpdates':
+        if (msg.enable) {
+          this.continuousOn = true;
+          this.continuousArea = this.crop(msg.rect);
+        } else {
+          this.continuousOn = false;
+          this.continuousArea = undefined;
+          this.write(W.endOfContinuousUpdates()); // rfbproto: always, even if already off
+        }
+        return;
+      case 'ClientFence': {
+        if (!(msg.flags & FenceFlag.Request)) return; // the answer to our confirmation fence
+        // Messages are handled synchronously, so BlockBefore/BlockAfter hold trivially.
+        const flags = msg.flags & (FenceFlag.BlockBefore | FenceFlag.BlockAfter | FenceFlag.SyncNext);
+        if (flags & FenceFlag.SyncNext) this.syncFence = { flags, payload: msg.payload };
+        else this.write(W.serverFence(flags, msg.payload));
+        return;
+      }
+      case 'SetDesktopSize':
+        // The guest decides its mode; we cannot change it. rfbproto: always answer.
+        if (this.caps.extendedDesktopSize)
+          this.extAnswers.push({ reason: DesktopSizeReason.ThisClient, status: DesktopSizeStatus.Prohibited });
+        return;
+    }
+  }
+
+  private inputAllowed(): boolean {
+    if (!this.options.viewOnly && this.options.input) return true;
+    if (!this.inputDropLogged) {
+      this.inputDropLogged = true;
+      this.options.log(`view-only: ignoring keyboard and pointer input${this.options.input ? '' : ' (no input target)'}`);
+    }
+    return false;
+  }
+
+  private encoderFor(encoding: number): Encoder {
+    // One instance per encoding and connection: ZRLE's zlib stream must live as long as
+    // the connection, even if the client switches encodings back and forth.
+    let e = this.encoders.get(encoding);
+    if (!e) {
+      e = createEncoder(encoding);
+      if (!e) throw new Error(`no encoder for encoding ${encoding}`);
+      this.encoders.set(encoding, e);
+    }
+    return e;
+  }
+
+  private setEncodings(list: number[]): void {
+    const has = (e: number) => list.includes(e);
+    this.caps = {
+      desktopSize: has(PseudoEncoding.DesktopSize),
+      extendedDesktopSize: has(PseudoEncoding.ExtendedDesktopSize),
+      lastRect: has(PseudoEncoding.LastRect),
+      fence: has(PseudoEncoding.Fence),
+      continuousUpdates: has(PseudoEncoding.ContinuousUpdates),
+      qemuKeyEvent: has(PseudoEncoding.QemuExtendedKeyEvent),
+    };
+    const chosen = chooseEncoding(list);
+    if (chosen !== this.encoder.encoding)
+      this.options.log(`encoding ${ENCODING_NAMES[chosen] ?? chosen}`);
+    this.encoder = this.encoderFor(chosen);
+    // Confirm extensions the client cannot use before the server has shown support.
+    if (this.caps.fence && !this.fenceConfirmed) {
+      this.fenceConfirmed = true;
+      this.write(W.serverFence(FenceFlag.Request, Buffer.alloc(0)));
+    }
+    if (this.caps.continuousUpdates && this.caps.fence && !this.continuousConfirmed) {
+      this.continuousConfirmed = true;
+      this.write(W.endOfContinuousUpdates());
+    }
+    if (this.caps.qemuKeyEvent && !this.qemuKeyConfirmed && this.options.input && !this.options.viewOnly) {
+      this.qemuKeyConfirmed = true;
+      this.qemuKeyAckDue = true;
+    }
+  }
+
+  private updateRequest(incremental: boolean, rect: Rect): void {
+    const area = this.crop(rect);
+    if (!incremental) {
+      if (area) this.grid!.markRect(this.pending, area);
+      // rfbproto: a client with ExtendedDesktopSize gets the layout on every full request.
+      if (this.caps.extendedDesktopSize)
+        this.extAnswers.push({ reason: DesktopSizeReason.Server, status: DesktopSizeStatus.Ok });
+    } else if (this.continuousOn) {
+      return; // rfbproto: incremental requests are ignored while continuous updates run
+    }
+    this.requestOutstanding = true;
+    this.requestArea = union(this.requestArea, area);
+  }
+
+  /** `r` cropped to the current surface; undefined when nothing of it is inside. */
+  private crop(r: Rect): Rect | undefined {
+    const { width, height } = this.display.surface;
+    return intersect(r, { x: 0, y: 0, w: width, h: height });
+  }
+
+  // ---- display events ----
+
+  private adoptSurface(fill: 0 | 1): void {
+    this.grid = this.display.grid;
+    this.pending = this.grid.newBitmap(fill);
+  }
+
+  private damage(bitmap: Uint8Array): void {
+    if (!this.grid) return;
+    const p = this.pending;
+    if (bitmap.length !== p.length) p.fill(1); // damage of another grid: be safe, resend all
+    else for (let i = 0; i < p.length; i++) p[i]! |= bitmap[i]!;
+    this.maybeSendUpdate();
+  }
+
+  private resize(): void {
+    if (!this.grid) return; // ServerInit not sent yet: it will carry the new size
+    const { width, height } = this.display.surface;
+    if (!this.caps.desktopSize && !this.caps.extendedDesktopSize) {
+      this.close(`client does not support DesktopSize; cannot follow the mode change to ${width}x${height}`);
+      return;
+    }
+    this.adoptSurface(1);
+    this.resizeDue = true;
+    this.requestArea = this.requestArea && this.crop(this.requestArea);
+    this.continuousArea = this.continuousOn ? { x: 0, y: 0, w: width, h: height } : undefined;
+    this.maybeSendUpdate();
+  }
+
+  // ---- updates ----
+
+  private maybeSendUpdate(): void {
+    if (this.closed || !this.grid) return;
+    if (this.waitingForDrain) return;
+    if (this.socket.writableLength > HIGH_WATER) {
+      // Coalesce: damage keeps OR-ing into `pending`; nothing is encoded until the client reads.
+      this.waitingForDrain = true;
+      this.socket.once('drain', this.onDrain);
+      return;
+    }
+    const { width, height } = this.display.surface;
+    const noData: Buffer[] = [];
+    for (const a of this.extAnswers) noData.push(W.extendedDesktopSizeRect(a.reason, a.status, width, height));
+    if (this.qemuKeyAckDue) noData.push(W.qemuExtendedKeyEventRect());
+    const wantsPixels = this.requestOutstanding || this.continuousOn;
+
+    if (this.resizeDue && wantsPixels) {
+      // The new size goes alone (REFERENCE §5); the whole new surface follows as pending.
+      if (!this.caps.extendedDesktopSize) noData.unshift(W.desktopSizeRect(width, height));
+      else if (!this.extAnswers.some((a) => a.reason === DesktopSizeReason.Server))
+        noData.unshift(W.extendedDesktopSizeRect(DesktopSizeReason.Server, DesktopSizeStatus.Ok, width, height));
+      this.sendUpdate(noData, []);
+      this.resizeDue = false;
+      this.requestOutstanding = false;
+      this.requestArea = undefined;
+      if (this.continuousOn) this.maybeSendUpdate();
+      return;
+    }
+
+    const area = union(this.requestOutstanding ? this.requestArea : undefined, this.continuousOn ? this.continuousArea : undefined);
+    const rects = area && !this.resizeDue ? this.grid.toRects(this.pending, area) : [];
+    if (rects.length === 0 && noData.length === 0) {
+      if (this.requestOutstanding && !this.requestArea) {
+        // A request entirely outside the framebuffer: answered, with nothing.
+        this.sendUpdate([], []);
+        this.requestOutstanding = false;
+      } else if (wantsPixels) {
+        this.display.wantFrame();
+      }
+      return;
+    }
+    const encoded: Buffer[][] = [];
+    for (const r of rects) {
+      const parts: Buffer[] = [];
+      const n = this.encoder.encode(this.display.surface, r, this.pf, parts);
+      for (let i = 0; i < n; i++) encoded.push(i === 0 ? parts : []);
+      if (n === 0 && parts.length) throw new Error('encoder wrote bytes for zero rectangles');
+    }
+    if (area) clearCovered(this.grid, this.pending, area);
+    this.sendUpdate(noData, encoded);
+    if (this.requestOutstanding) {
+      this.requestOutstanding = false;
+      this.requestArea = undefined;
+    }
+    if (this.continuousOn) this.display.wantFrame();
+  }
+
+  /**
+   * Writes one FramebufferUpdate (more if there are over 65534 rectangles and the client
+   * lacks LastRect). `pixelRects` has one entry per rectangle (an encoder writing several
+   * rectangles in one go puts all the bytes in the first entry).
+   */
+  private sendUpdate(noData: Buffer[], pixelRects: Buffer[][]): void {
+    this.extAnswers = [];
+    this.qemuKeyAckDue = false;
+    const all: Buffer[][] = [...noData.map((b) => [b]), ...pixelRects];
+    this.socket.cork();
+    if (all.length > MAX_RECTS_PER_UPDATE && this.caps.lastRect) {
+      this.write(W.framebufferUpdateHeaderUntilLastRect());
+      for (const parts of all) for (const b of parts) this.write(b);
+      this.write(W.lastRect());
+    } else {
+      let i = 0;
+      do {
+        const batch = all.slice(i, i + MAX_RECTS_PER_UPDATE);
+        this.write(W.framebufferUpdateHeader(batch.length));
+        for (const parts of batch) for (const b of parts) this.write(b);
+        i += MAX_RECTS_PER_UPDATE;
+      } while (i < all.length);
+    }
+    this.socket.uncork();
+  }
+}
+
+function union(a: Rect | undefined, b: Rect | undefined): Rect | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+  return { x, y, w: Math.max(a.x + a.w, b.x + b.w) - x, h: Math.max(a.y + a.h, b.y + b.h) - y };
+}
+
+/** Clear the tiles whose on-surface part lies wholly inside `area` (those were just sent). */
+function clearCovered(grid: TileGrid, bitmap: Uint8Array, area: Rect): void {
+  const t = grid.tileSize;
+  const ax1 = area.x + area.w, ay1 = area.y + area.h;
+  for (let ty = Math.floor(area.y / t); ty < grid.tilesY; ty++) {
+    const y0 = ty * t, y1 = Math.min(y0 + t, grid.height);
+    if (y0 >= ay1) break;
+    if (y0 < area.y || y1 > ay1) continue;
+    for (let tx = Math.floor(area.x / t); tx < grid.tilesX; tx++) {
+      const x0 = tx * t, x1 = Math.min(x0 + t, grid.width);
+      if (x0 >= ax1) break;
+      if (x0 >= area.x && x1 <= ax1) bitmap[ty * grid.tilesX + tx] = 0;
+    }
+  }
+}
