@@ -188,28 +188,8 @@ export class ZrleEncoder implements Encoder {
     vals: Uint32Array, base: number, stride: number, tw: number, th: number, buf: Buffer, off: number,
     usePalette: boolean,
   ): number {
-    const write = this.cpx!.write;
-    const pal = this.palette;
     let prev = vals[base]!;
     let run = 0;
-    const flush = (): void => {
-      if (usePalette) {
-        const idx = pal.indexOf(prev);
-        if (run === 1) {
-          buf[off++] = idx;
-          return;
-        }
-        buf[off++] = idx | 128;
-      } else {
-        off = write(buf, off, prev);
-      }
-      let r = run - 1;
-      while (r >= 255) {
-        buf[off++] = 255;
-        r -= 255;
-      }
-      buf[off++] = r;
-    };
     for (let y = 0; y < th; y++) {
       const row = base + y * stride;
       for (let x = 0; x < tw; x++) {
@@ -218,12 +198,31 @@ export class ZrleEncoder implements Encoder {
           run++;
           continue;
         }
-        flush();
+        off = this.writeRun(buf, off, prev, run, usePalette);
         prev = v;
         run = 1;
       }
     }
-    flush();
+    return this.writeRun(buf, off, prev, run, usePalette);
+  }
+
+  private writeRun(buf: Buffer, off: number, c: number, run: number, usePalette: boolean): number {
+    if (usePalette) {
+      const idx = this.palette.indexOf(c);
+      if (run === 1) {
+        buf[off] = idx;
+        return off + 1;
+      }
+      buf[off++] = idx | 128;
+    } else {
+      off = this.cpx!.write(buf, off, c);
+    }
+    let r = run - 1;
+    while (r >= 255) {
+      buf[off++] = 255;
+      r -= 255;
+    }
+    buf[off++] = r;
     return off;
   }
 }
