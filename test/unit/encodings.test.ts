@@ -245,6 +245,12 @@ describe('registry', () => {
     expect(createEncoder(7)).toBeUndefined();
     expect(createEncoder(-223)).toBeUndefined();
   });
+  it('ZRLE takes a zlib level; a bad one is refused by the native stream', () => {
+    const pic = IMAGES.desktop!();
+    const client = roundTrip(createEncoder(ENCODING_ZRLE, { zlibLevel: 1 })!, pic, { x: 0, y: 0, w: W, h: H }, SERVER_PIXEL_FORMAT);
+    expectMatches(client, pic, { x: 0, y: 0, w: W, h: H }, SERVER_PIXEL_FORMAT, 'level 1');
+    expect(() => createEncoder(ENCODING_ZRLE, { zlibLevel: 42 })).toThrow(/level/);
+  });
   it('prefers ZRLE, Hextile, RRE, Raw', () => {
     expect(SUPPORTED_ENCODINGS).toEqual([16, 5, 2, 0]);
   });

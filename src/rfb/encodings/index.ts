@@ -20,13 +20,18 @@ export const SUPPORTED_ENCODINGS: readonly number[] = Object.freeze([
   ENCODING_RAW,
 ]);
 
+export interface EncoderOptions {
+  /** zlib level for ZRLE's stream (−1..9; default 6), e.g. from the compression-level pseudo-encoding. */
+  zlibLevel?: number;
+}
+
 /** A fresh encoder (with its own per-connection state), or undefined if unsupported. */
-export function createEncoder(encoding: number): Encoder | undefined {
+export function createEncoder(encoding: number, options: EncoderOptions = {}): Encoder | undefined {
   switch (encoding) {
     case ENCODING_RAW: return new RawEncoder();
     case ENCODING_RRE: return new RreEncoder();
     case ENCODING_HEXTILE: return new HextileEncoder();
-    case ENCODING_ZRLE: return new ZrleEncoder();
+    case ENCODING_ZRLE: return new ZrleEncoder(undefined, options.zlibLevel ?? 6);
     default: return undefined;
   }
 }
