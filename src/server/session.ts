@@ -374,8 +374,12 @@ export class ClientSession extends EventEmitter {
     const { width, height } = this.display.surface;
     const noData: Buffer[] = [];
     for (const a of this.extAnswers) noData.push(W.extendedDesktopSizeRect(a.reason, a.status, width, height));
-    if (this.qemuKeyAckDue) noData.push(W.qemuExtendedKeyEventRect());
     const wantsPixels = this.requestOutstanding || this.continuousOn;
+    // Confirmations ride on a requested update; only SetDesktopSize answers go unasked.
+    if (this.qemuKeyAckDue && wantsPixels) {
+      noData.push(W.qemuExtendedKeyEventRect());
+      this.qemuKeyAckDue = false;
+    }
 
     if (this.resizeDue && wantsPixels) {
       // The new size goes alone (REFERENCE §5); the whole new surface follows as pending.
@@ -425,7 +429,6 @@ export class ClientSession extends EventEmitter {
    */
   private sendUpdate(noData: Buffer[], pixelRects: Buffer[][]): void {
     this.extAnswers = [];
-    this.qemuKeyAckDue = false;
     const all: Buffer[][] = [...noData.map((b) => [b]), ...pixelRects];
     this.socket.cork();
     if (all.length > MAX_RECTS_PER_UPDATE && this.caps.lastRect) {
