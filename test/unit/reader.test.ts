@@ -188,3 +188,26 @@ describe('ClientMessageReader refuses bad input (REFERENCE.md §7)', () => {
     expectRefused([4, 1, 0, 0, ...u32(0x61), 99], /unknown client message type 99/);
   });
 });
+
+describe('ClientMessageReader on random input', () => {
+  it('only ever parses or throws ProtocolError, and never buffers past the limits', () => {
+    // xorshift32: reproducible "random" bytes
+    let s = 0x9e3779b9;
+    const rnd = () => ((s ^= s << 13), (s ^= s >>> 17), (s ^= s << 5), s >>> 0);
+    // messages with a valid type byte most of the time, so parsing goes deep
+    const types = [0, 2, 3, 4, 5, 6, 150, 248, 251, 255];
+    for (let round = 0; round < 2000; round++) {
+      const r = new ClientMessageReader();
+      const len = 1 + (rnd() % 64);
+      const bytes = Buffer.alloc(len);
+      for (let i = 0; i < len; i++) bytes[i] = rnd() & 0xff;
+      if (rnd() % 4) bytes[0] = types[rnd() % types.length]!;
+      try {
+        for (let i = 0; i < len; i += 7) r.push(bytes.subarray(i, i + 7));
+      } catch (e) {
+        expect(e).toBeInstanceOf(ProtocolError);
+      }
+      expect(r.buffered).toBeLessThanOrEqual(len);
+    }
+  });
+});
