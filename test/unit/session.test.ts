@@ -122,7 +122,10 @@ class TestClient {
               r.screens.push({ id: b.readUInt32BE(0), x: b.readUInt16BE(4), y: b.readUInt16BE(6), w: b.readUInt16BE(8), h: b.readUInt16BE(10) });
             }
             if (r.x === 0) [this.width, this.height] = [r.w, r.h];
-          } else if (r.encoding === LAST_RECT) break;
+          } else if (r.encoding === LAST_RECT) {
+            rects.push(r);
+            break;
+          }
           else if (r.encoding === QEMU_KEY) {
             // no body
           }
@@ -334,6 +337,44 @@ describe('ClientSession updates', () => {
     const rects = await c.readUpdate();
     expect(rects[0]!.encoding).toBe(HEXTILE);
     expect(h.logs).toContain('encoding Hextile');
+  });
+});
+
+describe('ClientSession with more rectangles than one update can count', () => {
+  // 1-pixel tiles, every other one damaged: 66 000 rectangles (the count field holds 65 535)
+  async function checkerboard(encodings: number[]) {
+    const d = new FakeDisplay(264, 500, 1);
+    const h = await serve(d);
+    const c = await client(h);
+    await c.handshake();
+    c.setEncodings(encodings);
+    c.request(false);
+    await c.readUpdate();
+    const waiting = nextWant(d);
+    c.request(true);
+    await waiting;
+    d.fillPattern(4);
+    const damage = d.grid.newBitmap();
+    for (let i = 0; i < damage.length; i++) damage[i] = (i + Math.floor(i / 264)) & 1;
+    d.emit('damage', damage);
+    return { d, c, expectedTiles: damage.reduce((n, v) => n + v, 0) };
+  }
+
+  it('uses LastRect when the client supports it', async () => {
+    const { d, c, expectedTiles } = await checkerboard([RAW, LAST_RECT]);
+    const rects = await c.readUpdate();
+    expect(rects.length).toBe(expectedTiles + 1);
+    expect(rects.at(-1)!.encoding).toBe(LAST_RECT);
+    for (const r of rects.slice(0, -1)) expect(r.data!.equals(surfaceRect(d, r))).toBe(true);
+  });
+
+  it('splits into several updates otherwise', async () => {
+    const { d, c, expectedTiles } = await checkerboard([RAW]);
+    const first = await c.readUpdate();
+    const second = await c.readUpdate();
+    expect(first.length + second.length).toBe(expectedTiles);
+    expect(first.length).toBeLessThan(0xffff);
+    for (const r of [...first, ...second]) expect(r.data!.equals(surfaceRect(d, r))).toBe(true);
   });
 });
 
