@@ -55,6 +55,9 @@ export class AuthThrottle {
   }
 
   failed(peer: string): void {
+    // Bounded memory when guesses come from many addresses: forget those not blocked now.
+    if (this.peers.size >= 4096)
+      for (const [k, v] of this.peers) if (v.blockedUntil <= this.now()) this.peers.delete(k);
     const p = this.peers.get(peer) ?? { failures: 0, blockedUntil: 0, blockMs: this.initialBlockMs / 2 };
     p.failures++;
     if (p.failures >= this.threshold) {
