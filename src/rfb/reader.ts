@@ -55,8 +55,12 @@ class ByteQueue {
   peek(n: number): Buffer {
     const first = this.chunks[0];
     if (first && first.length >= n) return first.subarray(0, n);
-    const merged = Buffer.concat(this.chunks, this.length);
-    this.chunks = [merged];
+    // Merge only the chunks that hold those bytes: a client trickling a long message in
+    // tiny chunks must not make every peek of its header copy everything queued.
+    let k = 0, have = 0;
+    while (have < n) have += this.chunks[k++]!.length;
+    const merged = Buffer.concat(this.chunks.slice(0, k), have);
+    this.chunks.splice(0, k, merged);
     return merged.subarray(0, n);
   }
 
