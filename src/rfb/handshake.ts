@@ -15,7 +15,7 @@ export interface HandshakeResult {
 }
 
 export interface HandshakeOptions {
-  /** Offered in this order; for 3.3 (where the server picks) the first is used. */
+  /** Offered in this order; for 3.3 (where the server picks) the first None or VNC auth. */
   security: SecurityHandler[];
   /** Remote address, for password-guessing throttles. */
   peer?: string;
@@ -62,7 +62,14 @@ export async function serverHandshake(io: HandshakeIO, opts: HandshakeOptions): 
 
   let handler: SecurityHandler;
   if (version === '3.3') {
-    handler = opts.security[0]!;
+    // 3.3 knows only None and VNC Authentication; the server picks.
+    const usable = opts.security.find((s) => s.type === SecurityType.None || s.type === SecurityType.VncAuth);
+    if (!usable) {
+      const reason = 'RFB 3.3 clients cannot use the security types this server requires';
+      io.write(Buffer.concat([u32(SecurityType.Invalid), reasonString(reason)]));
+      throw new ProtocolError(reason);
+    }
+    handler = usable;
     io.write(u32(handler.type));
   } else {
     io.write(Buffer.from([opts.security.length, ...opts.security.map((s) => s.type)]));

@@ -111,6 +111,18 @@ describe('security None', () => {
     expect(out.readUInt32BE(4)).toBe(out.length - 8);
   });
 
+  it('3.3: tells a client that no type it can use is offered (type 0 + reason)', async () => {
+    const veNCryptOnly: SecurityHandler = { type: 19, authenticate: async () => undefined };
+    const c = start([veNCryptOnly]);
+    await c.take();
+    c.send('RFB 003.003\n');
+    await expectFailure(c.done, /3.3 clients cannot use/);
+    const out = await c.take();
+    expect(out.readUInt32BE(0)).toBe(0);
+    expect(out.readUInt32BE(4)).toBe(out.length - 8);
+    expect(out.subarray(8).toString()).toMatch(/^RFB 3.3 clients cannot use/);
+  });
+
   it('takes the whole client side in one chunk, leaving pipelined bytes', async () => {
     const c = start([new NoneSecurity()]);
     c.send(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 1, 3, 0, 0, 0])]));
