@@ -36,15 +36,20 @@ export function desktopSizeRect(width: number, height: number): Buffer {
   return rectHeader(0, 0, width, height, PseudoEncoding.DesktopSize);
 }
 
+/** The one screen we announce (any non-zero id; see extendedDesktopSizeRect). */
+export const SCREEN_ID = 1;
+
 /**
  * ExtendedDesktopSize pseudo-rectangle: x = reason, y = status, w/h = framebuffer size,
- * then the screen layout: one screen, id 0, covering the whole surface.
+ * then the screen layout: one screen, id SCREEN_ID, covering the whole surface.
  */
 export function extendedDesktopSizeRect(reason: number, status: number, width: number, height: number): Buffer {
   const b = Buffer.alloc(12 + 4 + 16);
   rectHeader(reason, status, width, height, PseudoEncoding.ExtendedDesktopSize).copy(b, 0);
   b[12] = 1; // number-of-screens, then 3 bytes padding
-  // screen: id u32 (0), x u16 (0), y u16 (0), w, h, flags u32 (0)
+  // screen: id u32, x u16 (0), y u16 (0), w, h, flags u32 (0). The id is 1, not 0:
+  // libvncclient treats a screen with id 0 as invalid and ignores the new size.
+  b.writeUInt32BE(SCREEN_ID, 16);
   b.writeUInt16BE(width, 16 + 8);
   b.writeUInt16BE(height, 16 + 10);
   return b;

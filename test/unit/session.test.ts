@@ -407,7 +407,7 @@ describe('ClientSession resize', () => {
   it('sends ExtendedDesktopSize (reason server, status ok, one screen) when the client has it', async () => {
     const { c } = await resized([RAW, DESKTOP_SIZE, EXT_DESKTOP_SIZE]);
     const rects = await c.readUpdate();
-    expect(rects).toEqual([{ x: 0, y: 0, w: 80, h: 60, encoding: EXT_DESKTOP_SIZE, screens: [{ id: 0, x: 0, y: 0, w: 80, h: 60 }] }]);
+    expect(rects).toEqual([{ x: 0, y: 0, w: 80, h: 60, encoding: EXT_DESKTOP_SIZE, screens: [{ id: 1, x: 0, y: 0, w: 80, h: 60 }] }]);
   });
 
   it('disconnects a client that cannot follow a resize, with a reason', async () => {
@@ -424,7 +424,7 @@ describe('ClientSession resize', () => {
     c.setEncodings([RAW, EXT_DESKTOP_SIZE]);
     c.request(false, { x: 0, y: 0, w: 16, h: 16 });
     const rects = await c.readUpdate();
-    expect(rects[0]).toEqual({ x: 0, y: 0, w: 64, h: 48, encoding: EXT_DESKTOP_SIZE, screens: [{ id: 0, x: 0, y: 0, w: 64, h: 48 }] });
+    expect(rects[0]).toEqual({ x: 0, y: 0, w: 64, h: 48, encoding: EXT_DESKTOP_SIZE, screens: [{ id: 1, x: 0, y: 0, w: 64, h: 48 }] });
     expect(rects.slice(1).map((r) => r.encoding)).toEqual([RAW]);
     // SetDesktopSize: the guest owns its mode, so "prohibited" (reason 1 = this client, status 1)
     c.send([251, 0, ...u16(800), ...u16(600), 1, 0, ...u32(0), ...u16(0), ...u16(0), ...u16(800), ...u16(600), ...u32(0)]);
