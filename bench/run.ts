@@ -2,9 +2,14 @@
 // add new ones to the list.
 const benches: [string, () => Promise<{ run: () => Promise<void> }>][] = [
   ['capture', () => import('./capture.js')],
+  ['encoders', () => import('./encoders.js')],
+  ['idle', () => import('./idle.js')],
 ];
 
+// `npm run bench -- idle capture` runs only the named ones.
+const only = process.argv.slice(2);
 for (const [name, load] of benches) {
+  if (only.length && !only.includes(name)) continue;
   console.log(`\n== ${name} ==`);
   const bench = await load();
   await bench.run();
