@@ -46,10 +46,17 @@ describe('ZStream', () => {
       if (input.length === 0) continue;
       received.length = 0;
       inflater.write(z.deflate(input));
-      // Wait until this chunk's bytes are all out, without ending the stream.
-      for (let i = 0; i < 200 && Buffer.concat(received).length < input.length; i++) {
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      // Wait until this chunk's bytes are all out, without ending the stream (inflate runs
+      // on the thread pool: wait for its output, not for a number of loop turns).
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          if (Buffer.concat(received).length < input.length) return;
+          inflater.off('data', check);
+          resolve();
+        };
+        inflater.on('data', check);
+        check();
+      });
       expect(Buffer.concat(received).equals(input)).toBe(true);
     }
     inflater.destroy();
