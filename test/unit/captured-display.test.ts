@@ -1,0 +1,137 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { native, type NativeMapping, type PlaneGeometry } from '../../src/native.js';
+import { CapturedDisplay } from '../../src/surface/captured-display.js';
+import type { Frame, FrameSource } from '../../src/source/types.js';
+import { Fourcc } from '../../src/surface/fourcc.js';
+
+/** A source over a plain file of XRGB8888 pixels whose frames the test dictates. */
+class ScriptedSource implements FrameSource {
+  readonly description = 'scripted';
+  calls = 0;
+  next: () => Frame;
+  constructor(frame: () => Frame) {
+    this.next = frame;
+  }
+  async nextFrame(): Promise<Frame> {
+    this.calls++;
+    return this.next();
+  }
+  async close(): Promise<void> {}
+}
+
+const dirs: string[] = [];
+const mappings: NativeMapping[] = [];
+afterEach(() => {
+  for (const m of mappings.splice(0)) m.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function fileWith(pixels: Buffer): { path: string; mapping: NativeMapping } {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-display-'));
+  dirs.push(dir);
+  const path = join(dir, 'fb');
+  writeFileSync(path, pixels);
+  const mapping = new native.Mapping(path);
+  mappings.push(mapping);
+  return { path, mapping };
+}
+
+function plane(width: number, height: number): PlaneGeometry {
+  return { fourcc: Fourcc.XRGB8888, width, height, stride: width * 4, offset: 0 };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nextEvent = <T>(d: CapturedDisplay, name: string) => new Promise<T>((r) => d.once(name, r));
+
+describe('CapturedDisplay', () => {
+  it('takes the guest mode on start and announces later mode changes with the new pixels', async () => {
+    const a = fileWith(Buffer.alloc(64 * 32 * 4, 0x11));
+    const b = fileWith(Buffer.alloc(96 * 40 * 4, 0x22));
+    let frame: Frame = { kind: 'plane', mapping: a.mapping, plane: plane(64, 32) };
+    const display = new CapturedDisplay(new ScriptedSource(() => frame), { name: 't', maxFps: 100, log: () => {} });
+    await display.start();
+    expect([display.surface.width, display.surface.height]).toEqual([64, 32]);
+    expect(display.surface.data[5]).toBe(0x11);
+    frame = { kind: 'plane', mapping: b.mapping, plane: plane(96, 40) };
+    const resized = nextEvent<{ width: number; height: number; data: Buffer }>(display, 'resize');
+    display.wantFrame();
+    const s = await resized;
+    expect([s.width, s.height, display.grid.width]).toEqual([96, 40, 96]);
+    expect(s.data[5]).toBe(0x22);
+    expect(s.data[3]).toBe(0); // X byte of the canonical surface
+    await display.close();
+  });
+
+  it('reports exactly the tiles that changed', async () => {
+    const pixels = Buffer.alloc(128 * 64 * 4, 0x40);
+    const f = fileWith(pixels);
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(128, 64) })), {
+      name: 't', maxFps: 100, log: () => {}, tileSize: 32,
+    });
+    await display.start();
+    f.mapping.writeU32((40 * 128 + 100) * 4, 0x00ff0000); // pixel (100, 40): tile (3, 1)
+    const damage = nextEvent<Uint8Array>(display, 'damage');
+    display.wantFrame();
+    const bitmap = await damage;
+    expect([...bitmap]).toEqual([0, 0, 0, 0, 0, 0, 0, 1]);
+    expect(display.surface.data.readUInt32LE((40 * 128 + 100) * 4)).toBe(0x00ff0000);
+    await display.close();
+  });
+
+  it('does not read the framebuffer while nobody wants a frame, and polls while someone does', async () => {
+    const f = fileWith(Buffer.alloc(32 * 32 * 4));
+    const source = new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(32, 32) }));
+    const display = new CapturedDisplay(source, { name: 't', maxFps: 200, log: () => {}, idleIntervalMs: 20 });
+    await display.start();
+    const afterStart = source.calls;
+    await sleep(150);
+    expect(source.calls).toBe(afterStart);
+    display.wantFrame(); // an unchanged screen: keeps polling (backing off) until damage
+    await sleep(150);
+    expect(source.calls).toBeGreaterThan(afterStart + 2);
+    await display.close();
+    const atClose = source.calls;
+    await sleep(60);
+    expect(source.calls).toBe(atClose);
+  });
+
+  it('shows a "no signal" screen once per reason, and the picture again when the guest is back', async () => {
+    const f = fileWith(Buffer.alloc(64 * 48 * 4, 0x33));
+    let frame: Frame = { kind: 'no-signal', reason: 'guest is not scanning out' };
+    const lines: string[] = [];
+    const display = new CapturedDisplay(new ScriptedSource(() => frame), {
+      name: 't', maxFps: 100, log: (m) => lines.push(m), defaultWidth: 640, defaultHeight: 480,
+    });
+    await display.start();
+    expect([display.surface.width, display.surface.height]).toEqual([640, 480]);
+    const colours = new Set<number>();
+    for (let i = 0; i < display.surface.data.length; i += 4) colours.add(display.surface.data.readUInt32LE(i));
+    expect(colours.size).toBeGreaterThan(1); // the reason is written, not a blank screen
+    display.wantFrame();
+    await sleep(50);
+    expect(lines.filter((l) => /no signal: guest is not scanning out/.test(l))).toHaveLength(1);
+    frame = { kind: 'plane', mapping: f.mapping, plane: plane(64, 48) };
+    const resized = nextEvent(display, 'resize');
+    display.wantFrame();
+    await resized;
+    expect(display.surface.data[0]).toBe(0x33);
+    expect(lines.some((l) => /picture back/.test(l))).toBe(true);
+    await display.close();
+  });
+
+  it('turns a capture the native layer refuses into "no signal" with the reason', async () => {
+    const f = fileWith(Buffer.alloc(16 * 16 * 4));
+    const lines: string[] = [];
+    // Stride too small for the width: the guest lies; the native layer refuses before reading.
+    const bad: PlaneGeometry = { ...plane(16, 16), stride: 8 };
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: bad })), {
+      name: 't', maxFps: 100, log: (m) => lines.push(m),
+    });
+    await display.start();
+    expect(lines.join('\n')).toMatch(/no signal: capture failed: .*stride/);
+    await display.close();
+  });
+});
