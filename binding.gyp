@@ -6,8 +6,11 @@
         "native/addon.cc",
         "native/capture.cc",
         "native/capture_core.cc",
+        "native/detile.cc",
         "native/mapping.cc",
         "native/sigbus_guard.cc",
+        "native/vfio_device.cc",
+        "native/vfio_open.cc",
         "native/zstream.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -6,6 +6,7 @@
 #include "capture.h"
 #include "mapping.h"
 #include "sigbus_guard.h"
+#include "vfio_device.h"
 #include "zstream.h"
 
 namespace {
@@ -18,6 +19,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function mapping = vgpu::Mapping::Define(env);
   data->mapping_constructor = Napi::Persistent(mapping);
   exports.Set("Mapping", mapping);
+  Napi::Function vfio_device = vgpu::VfioDevice::Define(env);
+  data->vfio_device_constructor = Napi::Persistent(vfio_device);
+  exports.Set("VfioDevice", vfio_device);
+  exports.Set("vfioOpenGroup", Napi::Function::New(env, vgpu::VfioOpenGroup, "vfioOpenGroup"));
+  exports.Set("vfioOpenCdev", Napi::Function::New(env, vgpu::VfioOpenCdev, "vfioOpenCdev"));
+  exports.Set("vfioDeviceFromFd", Napi::Function::New(env, vgpu::VfioDeviceFromFd, "vfioDeviceFromFd"));
+  exports.Set("vfioReceiveFd", Napi::Function::New(env, vgpu::VfioReceiveFd, "vfioReceiveFd"));
+  exports.Set("vfioTakeFdFromPid", Napi::Function::New(env, vgpu::VfioTakeFdFromPid, "vfioTakeFdFromPid"));
   exports.Set("ZStream", vgpu::ZStream::Define(env));
   exports.Set("capture", Napi::Function::New(env, vgpu::Capture, "capture"));
   exports.Set("captureSync", Napi::Function::New(env, vgpu::CaptureSync, "captureSync"));

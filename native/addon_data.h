@@ -8,6 +8,7 @@ namespace vgpu {
 
 struct AddonData {
   Napi::FunctionReference mapping_constructor;
+  Napi::FunctionReference vfio_device_constructor;
 };
 
 inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "capture_core.h"
+#include "detile.h"
 #include "errors.h"
 #include "mapping.h"
 #include "sigbus_guard.h"
@@ -23,7 +24,24 @@ struct CaptureRequest {
   Mapping* mapping = nullptr;
   CaptureJob job{};
   uint64_t tiles = 0;
+  uint64_t scratch_bytes = 0;  // one de-tiled row, 0 when linear
 };
+
+// plane.modifier: absent, a Number 0, or a BigInt (modifiers exceed 2^53).
+bool PlaneModifier(const Napi::Object& plane, uint64_t* out, std::string* error) {
+  Napi::Value value = plane.Get("modifier");
+  *out = 0;
+  if (value.IsUndefined()) return true;
+  if (value.IsBigInt()) {
+    bool lossless = false;
+    *out = value.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (lossless) return true;
+  } else if (value.IsNumber() && value.As<Napi::Number>().DoubleValue() == 0) {
+    return true;
+  }
+  *error = "plane.modifier must be a BigInt in 0..2^64-1 (or 0), got " + ValueForMessage(value);
+  return false;
+}
 
 const char* kSigbusMessage = "bus error while reading the plane (the mapping shrank or vanished during capture)";
 
@@ -79,11 +97,33 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
     return false;
   }
   if (!PlaneField(plane, "offset", 0, uint64_t{1} << 53, &offset, error)) return false;
-  const uint64_t end = offset + stride * (height - 1) + row_bytes;
-  if (end > mapping->Size()) {
-    *error = "plane.offset " + std::to_string(offset) + " + stride*(height-1) + width*bpp = " + std::to_string(end) +
-             " exceeds the mapping size " + std::to_string(mapping->Size());
-    return false;
+  uint64_t modifier;
+  Tiling tiling;
+  if (!PlaneModifier(plane, &modifier, error) || !TilingForModifier(modifier, &tiling, error)) return false;
+  if (tiling == Tiling::kLinear) {
+    const uint64_t end = offset + stride * (height - 1) + row_bytes;
+    if (end > mapping->Size()) {
+      *error = "plane.offset " + std::to_string(offset) + " + stride*(height-1) + width*bpp = " + std::to_string(end) +
+               " exceeds the mapping size " + std::to_string(mapping->Size());
+      return false;
+    }
+  } else {
+    // Tiled planes cover whole tiles: rows are padded up to the tile height.
+    const TileShape shape = ShapeOf(tiling);
+    const char* name = tiling == Tiling::kIntelX ? "X" : "Y";
+    if (stride % shape.width_bytes != 0) {
+      *error = "plane.stride " + std::to_string(stride) + " is not a multiple of the Intel " + name +
+               " tile width " + std::to_string(shape.width_bytes) + " bytes";
+      return false;
+    }
+    const uint64_t tile_rows = (height + shape.rows - 1) / shape.rows;
+    const uint64_t end = offset + stride * shape.rows * tile_rows;
+    if (end > mapping->Size()) {
+      *error = "plane.offset " + std::to_string(offset) + " + stride*" + std::to_string(tile_rows * shape.rows) +
+               " rows (" + name + "-tiled) = " + std::to_string(end) + " exceeds the mapping size " +
+               std::to_string(mapping->Size());
+      return false;
+    }
   }
 
   if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
@@ -120,6 +160,8 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
   job.tiles_x = static_cast<uint32_t>((width + tile - 1) / tile);
   job.tiles_y = static_cast<uint32_t>((height + tile - 1) / tile);
   req->tiles = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
+  job.tiling = tiling;
+  req->scratch_bytes = tiling == Tiling::kLinear ? 0 : row_bytes;
   return true;
 }
 
@@ -145,10 +187,12 @@ class CaptureWorker : public Napi::AsyncWorker {
         deferred_(Napi::Promise::Deferred::New(env)),
         mapping_(req.mapping),
         job_(req.job),
-        dirty_(req.tiles) {
+        dirty_(req.tiles),
+        scratch_(req.scratch_bytes) {
     mapping_ref_ = Napi::Persistent(mapping_object);
     surface_ref_ = Napi::Persistent(surface_object);
     job_.dirty = dirty_.data();
+    job_.scratch = scratch_.data();
     mapping_->Acquire();
   }
 
@@ -158,7 +202,10 @@ class CaptureWorker : public Napi::AsyncWorker {
   void Execute() override {
     const CaptureJob& job = job_;
     uint32_t count = 0;
-    if (RunGuarded([&] { count = RunCapture(job); })) {
+    mapping_->BeginCpuRead();
+    const bool ok = RunGuarded([&] { count = RunCapture(job); });
+    mapping_->EndCpuRead();
+    if (ok) {
       dirty_count_ = count;
     } else {
       SetError(kSigbusMessage);
@@ -180,6 +227,7 @@ class CaptureWorker : public Napi::AsyncWorker {
   Mapping* mapping_;
   CaptureJob job_;
   std::vector<uint8_t> dirty_;
+  std::vector<uint8_t> scratch_;
   uint32_t dirty_count_ = 0;
   Napi::ObjectReference mapping_ref_;
   Napi::ObjectReference surface_ref_;
@@ -211,10 +259,15 @@ Napi::Value CaptureSync(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   std::vector<uint8_t> dirty(req.tiles);
+  std::vector<uint8_t> scratch(req.scratch_bytes);
   req.job.dirty = dirty.data();
+  req.job.scratch = scratch.data();
   const CaptureJob& job = req.job;
   uint32_t count = 0;
-  if (!RunGuarded([&] { count = RunCapture(job); })) {
+  req.mapping->BeginCpuRead();
+  const bool ok = RunGuarded([&] { count = RunCapture(job); });
+  req.mapping->EndCpuRead();
+  if (!ok) {
     ErrorWithCode(env, "SIGBUS", kSigbusMessage).ThrowAsJavaScriptException();
     return env.Undefined();
   }

@@ -204,13 +204,22 @@ inline void ConvertRow(const uint8_t* src, uint8_t* dst, uint32_t n) {
   }
 }
 
+// Source bytes of plane row y: in place when linear, de-tiled into the
+// job's scratch row otherwise.
+template <typename Conv>
+inline const uint8_t* SourceRow(const CaptureJob& job, uint32_t y) {
+  if (job.tiling == Tiling::kLinear) return job.src + y * job.src_stride;
+  DetileRow(job.tiling, job.src, job.src_stride, y, static_cast<uint64_t>(job.width) * Conv::kBpp, job.scratch);
+  return job.scratch;
+}
+
 template <typename Conv>
 uint32_t CaptureWith(const CaptureJob& job) {
   const uint32_t tile = job.tile_size;
   const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
   if (job.full) {
     for (uint32_t y = 0; y < job.height; y++) {
-      ConvertRow<Conv>(job.src + y * job.src_stride, job.surface + y * dst_stride, job.width);
+      ConvertRow<Conv>(SourceRow<Conv>(job, y), job.surface + y * dst_stride, job.width);
     }
     const uint64_t count = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
     std::memset(job.dirty, 1, count);
@@ -223,7 +232,7 @@ uint32_t CaptureWith(const CaptureJob& job) {
     const uint32_t y_end = ty * tile + tile < job.height ? ty * tile + tile : job.height;
     // One pass over the band, row by row, so each source line is read once.
     for (uint32_t y = ty * tile; y < y_end; y++) {
-      const uint8_t* src_row = job.src + y * job.src_stride;
+      const uint8_t* src_row = SourceRow<Conv>(job, y);
       uint8_t* dst_row = job.surface + y * dst_stride;
       for (uint32_t tx = 0, x = 0; tx < job.tiles_x; tx++, x += tile) {
         const uint32_t n = x + tile < job.width ? tile : job.width - x;

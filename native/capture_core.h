@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "detile.h"
 #include "pixel_formats.h"
 
 namespace vgpu {
@@ -21,6 +22,8 @@ struct CaptureJob {
   uint8_t* dirty;           // tiles_x*tiles_y bytes, written 0/1
   uint32_t tiles_x;
   uint32_t tiles_y;
+  Tiling tiling = Tiling::kLinear;  // non-linear: src is the plane base, rows de-tiled first
+  uint8_t* scratch = nullptr;       // width*Bpp bytes when tiled (one de-tiled row)
 };
 
 // Returns the number of dirty tiles. Geometry must already be validated.

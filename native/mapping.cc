@@ -1,6 +1,8 @@
 #include "mapping.h"
 
 #include <fcntl.h>
+#include <linux/dma-buf.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,8 +36,10 @@ Napi::Function Mapping::Define(Napi::Env env) {
   return DefineClass(env, "Mapping",
                      {
                          InstanceAccessor<&Mapping::GetSize>("size"),
+                         InstanceAccessor<&Mapping::GetWritable>("writable"),
                          InstanceMethod<&Mapping::ReadU32>("readU32"),
                          InstanceMethod<&Mapping::WriteU32>("writeU32"),
+                         InstanceMethod<&Mapping::Write>("write"),
                          InstanceMethod<&Mapping::Read>("read"),
                          InstanceMethod<&Mapping::Close>("close"),
                      });
@@ -51,9 +55,32 @@ Mapping* Mapping::FromValue(Napi::Env env, const Napi::Value& value) {
   return Unwrap(value.As<Napi::Object>());
 }
 
+Napi::Value Mapping::Adopt(Napi::Env env, const MappingInit& init) {
+  MappingInit copy = init;
+  Napi::External<MappingInit> external = Napi::External<MappingInit>::New(env, &copy);
+  Napi::Object object = GetAddonData(env)->mapping_constructor.New({external});
+  if (env.IsExceptionPending() || object.IsEmpty()) {
+    // The constructor did not take ownership.
+    if (copy.addr != nullptr) munmap(copy.addr, copy.size);
+    if (copy.sync_fd >= 0) close(copy.sync_fd);
+    return Napi::Value();
+  }
+  return object;
+}
+
 Mapping::Mapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mapping>(info) {
   Napi::Env env = info.Env();
   InstallSigbusHandler();
+  if (info[0].IsExternal()) {
+    // From Adopt(): take over the mmap (and clear the caller's copy so it does not free it).
+    MappingInit* init = info[0].As<Napi::External<MappingInit>>().Data();
+    addr_ = init->addr;
+    size_ = init->size;
+    writable_ = init->writable;
+    sync_fd_ = init->sync_fd;
+    *init = MappingInit{};
+    return;
+  }
   if (!info[0].IsString()) {
     TypeErrorWithCode(env, "Mapping: path must be a string").ThrowAsJavaScriptException();
     return;
@@ -107,7 +134,35 @@ void Mapping::Unmap() {
     munmap(addr_, size_);
     addr_ = nullptr;
   }
+  if (sync_fd_ >= 0) {
+    close(sync_fd_);
+    sync_fd_ = -1;
+  }
 }
+
+// A failed SYNC (exporter without CPU-access hooks) is not fatal: the read
+// goes ahead, at worst seeing a frame the GPU is still writing (tearing).
+void Mapping::BeginCpuRead() const {
+  if (sync_fd_ < 0) return;
+  struct dma_buf_sync sync = {DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ};
+  while (ioctl(sync_fd_, DMA_BUF_IOCTL_SYNC, &sync) != 0 && (errno == EINTR || errno == EAGAIN)) {
+  }
+}
+
+void Mapping::EndCpuRead() const {
+  if (sync_fd_ < 0) return;
+  struct dma_buf_sync sync = {DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ};
+  while (ioctl(sync_fd_, DMA_BUF_IOCTL_SYNC, &sync) != 0 && (errno == EINTR || errno == EAGAIN)) {
+  }
+}
+
+bool Mapping::CheckWritable(Napi::Env env) {
+  if (writable_) return true;
+  ErrorWithCode(env, "EACCES", "mapping is read-only").ThrowAsJavaScriptException();
+  return false;
+}
+
+Napi::Value Mapping::GetWritable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), writable_); }
 
 void Mapping::Release() {
   if (--users_ == 0 && closing_) Unmap();
@@ -142,6 +197,7 @@ Napi::Value Mapping::ReadU32(const Napi::CallbackInfo& info) {
   if (!CheckRange(env, info[0], 4, &offset)) return env.Undefined();
   const uint8_t* src = addr_ + offset;
   uint32_t value = 0;
+  BeginCpuRead();
   bool ok = RunGuarded([&] {
     // volatile: read the (possibly guest-updated) bytes now, once.
     const volatile uint8_t* p = src;
@@ -158,7 +214,7 @@ Napi::Value Mapping::ReadU32(const Napi::CallbackInfo& info) {
 Napi::Value Mapping::WriteU32(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t offset;
-  if (!CheckRange(env, info[0], 4, &offset)) return env.Undefined();
+  if (!CheckRange(env, info[0], 4, &offset) || !CheckWritable(env)) return env.Undefined();
   double d = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1.0;
   if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d))) {
     RangeErrorWithCode(env, "value must be an integer in 0..0xffffffff, got " + ValueForMessage(info[1]))
@@ -192,12 +248,31 @@ Napi::Value Mapping::Read(const Napi::CallbackInfo& info) {
   if (env.IsExceptionPending()) return env.Undefined();
   uint8_t* dst = out.Data();
   const uint8_t* src = addr_ + offset;
+  BeginCpuRead();
   bool ok = RunGuarded([&] { std::memcpy(dst, src, length); });
+  EndCpuRead();
   if (!ok) {
     SigbusError(env, offset).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return out;
+}
+
+Napi::Value Mapping::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    TypeErrorWithCode(env, "data must be a Buffer or Uint8Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array data = info[1].As<Napi::Uint8Array>();
+  const uint64_t length = data.ByteLength();
+  uint64_t offset;
+  if (!CheckRange(env, info[0], length, &offset) || !CheckWritable(env)) return env.Undefined();
+  const uint8_t* src = data.Data();
+  uint8_t* dst = addr_ + offset;
+  bool ok = RunGuarded([&] { std::memcpy(dst, src, length); });
+  if (!ok) SigbusError(env, offset).ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
 Napi::Value Mapping::Close(const Napi::CallbackInfo& info) {

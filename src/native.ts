@@ -14,6 +14,13 @@ export interface PlaneGeometry {
   stride: number;
   /** byte offset of the first pixel inside the mapping */
   offset: number;
+  /**
+   * DRM format modifier (drm_fourcc.h), a BigInt because Intel modifiers exceed 2^53. Absent or
+   * 0n = linear; I915 X-tiled 0x0100000000000001n and Y-tiled …02n are de-tiled on the CPU; anything
+   * else (Yf …03n included) is refused with code 'EINVAL'. Tiled planes need stride % tile width == 0
+   * (X 512, Y 128) and the mapping must hold whole tile rows (height rounded up to 8 / 32).
+   */
+  modifier?: bigint;
 }
 
 export interface CaptureResult {
@@ -28,15 +35,111 @@ export interface CaptureResult {
 /** A shared, read-write mapping of a whole file (or later a device region). */
 export interface NativeMapping {
   readonly size: number;
+  /** false for dma-buf mappings and read-only regions: write()/writeU32() then throw code 'EACCES'. */
+  readonly writable: boolean;
   /**
    * Guarded 32-bit little-endian read (any alignment). Throws RangeError code 'ERANGE' out of
    * bounds, Error code 'SIGBUS' if the page vanished (file truncated), 'EBADF' after close().
    */
   readU32(offset: number): number;
   writeU32(offset: number, value: number): void;
+  /** Copy bytes in (guarded, bounds-checked like readU32; 'EACCES' when read-only). */
+  write(offset: number, data: Uint8Array): void;
   /** Copy bytes out (guarded, bounds-checked like readU32). */
   read(offset: number, length: number): Buffer;
   /** Unmap (deferred until running captures finish). Idempotent. */
+  close(): void;
+}
+
+/** VFIO_DEVICE_GET_INFO. */
+export interface VfioDeviceInfo {
+  flags: number;
+  numRegions: number;
+  numIrqs: number;
+}
+
+/** One entry of a region's capability chain (vfio_info_cap_header and what follows). */
+export interface VfioRegionCap {
+  /** VFIO_REGION_INFO_CAP_*: 1 sparse mmap, 2 type, 3 MSI-X mappable */
+  id: number;
+  version: number;
+  /** for id 2: VFIO_REGION_TYPE_* (1 = GFX) and subtype (GFX: 1 = EDID) */
+  type?: number;
+  subtype?: number;
+  /** for id 1: number of sparse mmap areas */
+  areas?: number;
+}
+
+/** VFIO_DEVICE_GET_REGION_INFO. */
+export interface VfioRegionInfo {
+  index: number;
+  /** VFIO_REGION_INFO_FLAG_*: READ 1, WRITE 2, MMAP 4, CAPS 8 */
+  flags: number;
+  size: number;
+  /** offset of the region in the device fd (for mmap / pread / pwrite) */
+  offset: number;
+  caps: VfioRegionCap[];
+}
+
+/** A decoded struct vfio_device_gfx_plane_info (REFERENCE.md §1). drmFormat 0 = plane disabled. */
+export interface VfioPlaneInfo {
+  ok: true;
+  drmFormat: number;
+  modifier: bigint;
+  width: number;
+  height: number;
+  stride: number;
+  size: number;
+  xPos: number;
+  yPos: number;
+  xHot: number;
+  yHot: number;
+  /** REGION queries */
+  regionIndex?: number;
+  /** DMABUF queries */
+  dmabufId?: number;
+}
+
+/** A query the driver refused: code is the errno name ('ENOMEM', 'EAGAIN', 'EINVAL', 'ENOTTY', 'EBADF', …). */
+export interface VfioPlaneError {
+  ok: false;
+  code: string;
+  message: string;
+}
+
+export type VfioPlaneType = 'primary' | 'cursor';
+export type VfioPlaneKind = 'region' | 'dmabuf';
+
+/**
+ * An open VFIO device (plus its group/container or iommufd). Every failure throws an Error whose
+ * `code` is an errno name and whose message is one line, except queryPlane which returns it.
+ */
+export interface NativeVfioDevice {
+  /** e.g. '/dev/vfio/0 device <uuid>', '/dev/vfio/devices/vfio0', 'fd 3' */
+  readonly description: string;
+  info(): VfioDeviceInfo;
+  /** undefined when the driver has no such region (EINVAL) */
+  regionInfo(index: number): VfioRegionInfo | undefined;
+  queryPlane(type: VfioPlaneType, kind: VfioPlaneKind): VfioPlaneInfo | VfioPlaneError;
+  /** VFIO_GFX_PLANE_TYPE_PROBE for each kind */
+  probe(): { dmabuf: boolean; region: boolean };
+  /**
+   * Shared mmap of `size` bytes (default: all) of region `index` at its device offset (any index the
+   * driver answers, e.g. mdpy's 16). Writable when the region has the WRITE flag. Throws 'EINVAL'
+   * (no region / no MMAP flag), 'ERANGE' (size), or the mmap errno.
+   */
+  mapRegion(index: number, size?: number): NativeMapping;
+  /**
+   * VFIO_DEVICE_GET_GFX_DMABUF(id) and a read-only mmap of the dma-buf; captures and reads of the
+   * mapping are bracketed by DMA_BUF_IOCTL_SYNC START|READ … END|READ. The mapping owns the fd.
+   * Throws: 'ENOENT' (id gone), 'EINVAL' "the exporter does not allow CPU mmap … (stock mbochs
+   * exports read-only …)", 'ENODEV' "no CPU backing … (Intel GVT-g …)", or another errno.
+   */
+  getDmabuf(dmabufId: number): NativeMapping;
+  /** pread / pwrite inside a region (bounds-checked against its size). One pwrite per call. */
+  readRegion(index: number, offset: number, length: number): Buffer;
+  writeRegion(index: number, offset: number, data: Uint8Array): void;
+  /** Close every fd (idempotent). Mappings already made stay valid until closed themselves. */
   close(): void;
 }
 
@@ -65,6 +168,31 @@ export interface NativeAddon {
   /** Plain memcpy of mapping bytes [offset, offset+length) into dst, for benchmarks (baseline). */
   memcpyBench(dst: Buffer, src: NativeMapping, offset: number, length: number): void;
   ZStream: new (level: number) => NativeZStream;
+  /**
+   * Legacy group path: /dev/vfio/vfio container (API version, TYPE1v2 or TYPE1), `groupPath`
+   * (must be viable), SET_CONTAINER, SET_IOMMU, GROUP_GET_DEVICE_FD(deviceName = mdev UUID or PCI
+   * address). Throws code 'EBUSY' when another process holds the group, 'ENOENT', 'EACCES', …
+   */
+  vfioOpenGroup(groupPath: string, deviceName: string): NativeVfioDevice;
+  /** cdev path: opens iommuPath (default /dev/iommu) and the cdev, VFIO_DEVICE_BIND_IOMMUFD. 'ENOENT' without iommufd. */
+  vfioOpenCdev(cdevPath: string, iommuPath?: string): NativeVfioDevice;
+  /**
+   * Adopts an open device fd (inherited, received, taken from a pid): checks it with
+   * VFIO_DEVICE_GET_INFO. Takes ownership: the fd is closed on failure too. Throws 'ENOTTY' / 'EINVAL'
+   * ("fd N is not a VFIO device (a regular file; …)", "… is a VFIO group, not a device"), 'EBADF'.
+   */
+  vfioDeviceFromFd(fd: number, description?: string): NativeVfioDevice;
+  /**
+   * Connects to the unix stream socket and receives one message carrying one fd (SCM_RIGHTS), off the
+   * JS thread. Resolves to the new fd (close-on-exec; the caller owns it). Rejects 'ETIMEDOUT'
+   * (default 5000 ms), 'EPROTO' (no fd in the message / closed), 'ENOENT' / 'ECONNREFUSED'.
+   */
+  vfioReceiveFd(socketPath: string, timeoutMs?: number): Promise<number>;
+  /**
+   * pidfd_open(pid) + pidfd_getfd(fd): a duplicate of another process's fd (the caller owns it).
+   * Throws 'ESRCH' (no process), 'EPERM' (no ptrace rights), 'EBADF' (no such fd), 'ENOSYS'.
+   */
+  vfioTakeFdFromPid(pid: number, fd: number): number;
   /** Fourccs the converter knows. */
   supportedFourccs(): number[];
 }
