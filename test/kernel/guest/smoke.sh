@@ -29,4 +29,19 @@ node -e '
   console.log("smoke: node", process.version, "addon exports:", Object.keys(addon).sort().join(" "));
 '
 echo "smoke: node + addon took $(awk -v a="$t" -v b="$(elapsed)" 'BEGIN { printf "%.1f", b - a }') s"
+# Optional: prove a host port forward reaches the guest. A node server on
+# $SMOKE_PORT answers one connection with a banner, printing READY once it
+# listens (the host waits for that line: slirp drops earlier connections).
+if [ -n "${SMOKE_PORT:-}" ]; then
+  SMOKE_BANNER="vgpu-smoke $(uname -r) $(ls /sys/bus/mdev/devices | wc -l) mdevs" node -e '
+    const net = require("net");
+    const port = Number(process.env.SMOKE_PORT);
+    const server = net.createServer((sock) => {
+      sock.end(process.env.SMOKE_BANNER + "\n");
+      server.close();
+    });
+    server.listen(port, "0.0.0.0", () => console.log("smoke: READY on port " + port));
+    setTimeout(() => { console.log("smoke: nobody connected"); process.exit(1); }, 60000).unref();
+  '
+fi
 echo "smoke: OK"
