@@ -12,6 +12,10 @@ export interface ListenerOptions {
   viewOnly: boolean;
   input?: InputSink;
   log: Logger;
+  /** Session timeouts (see SessionOptions); defaults when absent. */
+  handshakeTimeoutMs?: number;
+  stallTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
 
 export class VncListener {
@@ -44,6 +48,9 @@ export class VncListener {
       input: this.opts.input,
       log,
       name: this.display.name,
+      handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+      stallTimeoutMs: this.opts.stallTimeoutMs,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
     });
     this.sessions.add(session);
     log('connected');

@@ -32,12 +32,27 @@ export interface SessionOptions {
   input?: InputSink;
   log: (msg: string) => void;
   name?: string;
+  /** A connection that has not finished the handshake by then is dropped (default 30 s). */
+  handshakeTimeoutMs?: number;
+  /** A client whose unsent output makes no progress for this long is dropped (default 20 s). */
+  stallTimeoutMs?: number;
+  /** A client that sends nothing for this long after the handshake is dropped (default 0: never). */
+  idleTimeoutMs?: number;
 }
 
 /** Unsent bytes above which no further update is encoded (resume on 'drain'). */
 export const HIGH_WATER = 1024 * 1024;
-/** A connection that has not finished the handshake by then is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 30_000;
+/** TigerVNC's ClientWaitTimeMillis: how long a client may leave its output unread. */
+const STALL_TIMEOUT_MS = 20_000;
+/**
+ * QEMU's rule (VNC_THROTTLE_OUTPUT_LIMIT_SCALE): at most one update is ever queued, so more
+ * than 5 × max(one frame, 1 MiB) of unsent output means a client that does not read while
+ * provoking writes that bypass coalescing (fences, answers): it is disconnected.
+ */
+const OUTPUT_LIMIT_SCALE = 5;
+/** SetDesktopSize answers kept for a client that is not reading them. */
+const MAX_PENDING_ANSWERS = 64;
 /** After a failure message, how long the peer gets to read it before the socket is destroyed. */
 const LINGER_MS = 2_000;
 const MAX_RECTS_PER_UPDATE = 0xfffe; // 0xffff means "until LastRect"
@@ -67,6 +82,10 @@ export class ClientSession extends EventEmitter {
   private readonly reader = new ClientMessageReader();
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Unsent bytes when the stall timer last looked. */
+  private stallQueued = 0;
 
   private pf: PixelFormat = { ...SERVER_PIXEL_FORMAT };
   private readonly encoders = new Map<number, Encoder>();
@@ -103,6 +122,7 @@ export class ClientSession extends EventEmitter {
   private readonly onResize = () => this.guard(() => this.resize());
   private readonly onDrain = () => {
     this.waitingForDrain = false;
+    clearTimeout(this.stallTimer);
     this.guard(() => this.maybeSendUpdate());
   };
 
@@ -120,7 +140,8 @@ export class ClientSession extends EventEmitter {
     socket.on('close', this.onSocketGone);
     display.on('damage', this.onDamage);
     display.on('resize', this.onResize);
-    this.handshakeTimer = setTimeout(() => this.close('handshake timed out', true), HANDSHAKE_TIMEOUT_MS);
+    const handshakeMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    this.handshakeTimer = setTimeout(() => this.close(`handshake not completed within ${handshakeMs} ms`, true), handshakeMs);
     this.handshakeTimer.unref();
     void this.handshake();
   }
@@ -130,6 +151,8 @@ export class ClientSession extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.handshakeTimer);
+    clearTimeout(this.stallTimer);
+    clearTimeout(this.idleTimer);
     this.display.off('damage', this.onDamage);
     this.display.off('resize', this.onResize);
     this.socket.off('data', this.onData);
@@ -150,6 +173,11 @@ export class ClientSession extends EventEmitter {
     return this.closed;
   }
 
+  /** Bytes written to the socket but not yet taken by the kernel: the server memory this client holds. */
+  get queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
   /** Runs `fn`; any error closes just this session with a one-line reason. */
   private guard(fn: () => void): void {
     if (this.closed) return;
@@ -161,7 +189,43 @@ export class ClientSession extends EventEmitter {
   }
 
   private write(data: Buffer): void {
-    if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+    if (this.closed || this.socket.destroyed) return;
+    const limit = this.outputLimit();
+    if (this.socket.writableLength + data.length > limit) {
+      this.close(`client is not reading: ${this.socket.writableLength} bytes unsent, limit ${limit}`);
+      return;
+    }
+    this.socket.write(data);
+  }
+
+  /** OUTPUT_LIMIT_SCALE × max(one frame in the client's pixel format, HIGH_WATER). */
+  private outputLimit(): number {
+    const { width, height } = this.display.surface;
+    return OUTPUT_LIMIT_SCALE * Math.max(width * height * (this.pf.bitsPerPixel / 8), HIGH_WATER);
+  }
+
+  /** While output waits for 'drain': drop the client if none of it leaves for a whole period. */
+  private watchStall(): void {
+    const ms = this.options.stallTimeoutMs ?? STALL_TIMEOUT_MS;
+    this.stallQueued = this.socket.writableLength;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => {
+      if (this.closed || !this.waitingForDrain) return;
+      const queued = this.socket.writableLength;
+      if (queued >= this.stallQueued) this.close(`client stopped reading: ${queued} bytes unsent for ${ms} ms`);
+      else this.watchStall();
+    }, ms);
+    this.stallTimer.unref();
+  }
+
+  private resetIdle(): void {
+    const ms = this.options.idleTimeoutMs ?? 0;
+    if (ms <= 0) return;
+    if (this.idleTimer) this.idleTimer.refresh();
+    else {
+      this.idleTimer = setTimeout(() => this.close(`client sent nothing for ${ms} ms`, true), ms);
+      this.idleTimer.unref();
+    }
   }
 
   // ---- handshake ----
@@ -181,6 +245,7 @@ export class ClientSession extends EventEmitter {
       });
       if (this.closed) return;
       clearTimeout(this.handshakeTimer);
+      this.resetIdle();
       const security = result.securityType === SecurityType.VncAuth ? 'VNC authentication' : 'no authentication';
       this.options.log(`RFB ${result.version}, ${security}, ${result.shared ? 'shared' : 'exclusive'}`);
       this.emit('shared', result.shared);
@@ -199,6 +264,7 @@ export class ClientSession extends EventEmitter {
       this.handshakeBytes.push(chunk);
       return;
     }
+    this.resetIdle();
     for (const msg of this.reader.push(chunk)) {
       const fence = this.syncFence;
       this.handle(msg);
@@ -255,6 +321,8 @@ export class ClientSession extends EventEmitter {
       }
       case 'SetDesktopSize':
         // The guest decides its mode; we cannot change it. rfbproto: always answer.
+        if (this.extAnswers.length >= MAX_PENDING_ANSWERS)
+          throw new ProtocolError(`${MAX_PENDING_ANSWERS} SetDesktopSize answers unread; client is not reading`);
         if (this.caps.extendedDesktopSize)
           this.extAnswers.push({ reason: DesktopSizeReason.ThisClient, status: DesktopSizeStatus.Prohibited });
         return;
@@ -315,8 +383,9 @@ export class ClientSession extends EventEmitter {
     const area = this.crop(rect);
     if (!incremental) {
       if (area) this.grid!.markRect(this.pending, area);
-      // rfbproto: a client with ExtendedDesktopSize gets the layout on every full request.
-      if (this.caps.extendedDesktopSize)
+      // rfbproto: a client with ExtendedDesktopSize gets the layout on every full request
+      // (one pending layout answers any number of them).
+      if (this.caps.extendedDesktopSize && !this.extAnswers.some((a) => a.reason === DesktopSizeReason.Server))
         this.extAnswers.push({ reason: DesktopSizeReason.Server, status: DesktopSizeStatus.Ok });
     } else if (this.continuousOn) {
       return; // rfbproto: incremental requests are ignored while continuous updates run
@@ -369,6 +438,7 @@ export class ClientSession extends EventEmitter {
       // Coalesce: damage keeps OR-ing into `pending`; nothing is encoded until the client reads.
       this.waitingForDrain = true;
       this.socket.once('drain', this.onDrain);
+      this.watchStall();
       return;
     }
     const { width, height } = this.display.surface;
