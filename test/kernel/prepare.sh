@@ -31,19 +31,33 @@ die() { echo "prepare: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (it installs Debian packages and writes $cache)"
 
-installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
+mkdir -p "$cache"
+# One prepare at a time (parallel test runs share the cache).
+exec 9>"$cache/.lock"
+flock 9
 
 # --- kernel version: follow Debian's linux-image-amd64 meta package ---------
 resolve_kver() {
   apt-cache depends linux-image-amd64 2>/dev/null |
     sed -n 's/^ *Depends: linux-image-\(6\.1\.[0-9][0-9.]*-[0-9]*-amd64\)$/\1/p' | head -n1
 }
-kver=${VGPU_KERNEL_VERSION:-$(resolve_kver)}
-if [ -z "$kver" ]; then
-  apt-get update -qq
-  kver=$(resolve_kver)
+# apt-cache is slow on a busy machine: remember its answer until apt's
+# package lists change.
+lists_stamp=$(stat -c %Y /var/lib/apt/lists 2>/dev/null || echo 0)
+kver=${VGPU_KERNEL_VERSION:-}
+if [ -z "$kver" ] && [ -f "$cache/kver" ] && [ "$(sed -n 1p "$cache/kver")" = "$lists_stamp" ]; then
+  kver=$(sed -n 2p "$cache/kver")
 fi
-[ -n "$kver" ] || die "cannot resolve the 6.1 kernel from 'apt-cache depends linux-image-amd64'"
+if [ -z "$kver" ]; then
+  kver=$(resolve_kver)
+  if [ -z "$kver" ]; then
+    apt-get update -qq
+    kver=$(resolve_kver)
+    lists_stamp=$(stat -c %Y /var/lib/apt/lists 2>/dev/null || echo 0)
+  fi
+  [ -n "$kver" ] || die "cannot resolve the 6.1 kernel from 'apt-cache depends linux-image-amd64'"
+  printf '%s\n%s\n' "$lists_stamp" "$kver" > "$cache/kver"
+fi
 echo "prepare: kernel $kver" >&2
 
 # --- host packages -----------------------------------------------------------
@@ -56,8 +70,11 @@ packages=(
   linux-source-6.1         # samples/vfio-mdev/*.c
   "linux-headers-$kver"    # build the samples for exactly this kernel (pulls gcc-12)
 )
+# One dpkg-query for all: names of the listed packages that are installed.
+have=" $(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${packages[@]}" 2>/dev/null |
+         awk '$1 == "installed" { printf "%s ", $2 }')"
 missing=()
-for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
+for p in "${packages[@]}"; do [[ "$have" == *" $p "* ]] || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "prepare: installing ${missing[*]}" >&2
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||

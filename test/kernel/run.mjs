@@ -29,6 +29,12 @@ const MILESTONES = [
 
 let prepared = null;
 
+// Guests still running when this process exits are killed with it.
+const running = new Set();
+process.on('exit', () => {
+  for (const q of running) q.kill('SIGKILL');
+});
+
 /**
  * Runs test/kernel/prepare.sh once per process (idempotent, a few seconds
  * when everything is cached) and returns { kver, kernel, initrd }.
@@ -93,6 +99,11 @@ function guestPath(script, repo) {
   return `/project/${rel}`;
 }
 
+/** A value inside a QEMU -opt list: commas are doubled. */
+function qemuValue(v) {
+  return String(v).replace(/,/g, ',,');
+}
+
 function shellQuote(v) {
   return `'${String(v).replace(/'/g, `'\\''`)}'`;
 }
@@ -131,6 +142,8 @@ export function startGuest(options) {
   for (const k of Object.keys(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad env name "${k}"`);
   }
+  const scriptInGuest = guestPath(script, repo);
+  const rules = forwards.map(hostfwd);
   const guest = prepareGuest({ repo });
   const workDir = resolve(options.workDir ?? join(repo, 'build/kernel'));
   const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
@@ -146,19 +159,22 @@ export function startGuest(options) {
 
   const append = [
     'console=ttyS0', 'quiet', 'panic=-1',
-    `vgpu.script=${guestPath(script, repo)}`,
+    `vgpu.script=${scriptInGuest}`,
     `vgpu.modules=${modules.join(',')}`,
+    // The guest powers itself off a little after the host would kill it, in
+    // case the host side dies without stopping it.
+    `vgpu.timeout=${Math.ceil(timeoutMs / 1000) + 10}`,
   ];
   if (mdev.length) append.push(`vgpu.mdev=${mdev.join(',')}`);
   // restrict=on: the guest reaches nothing outside; host forwards still work.
-  const netdev = ['user', 'id=n0', 'restrict=on', ...forwards.map(hostfwd)].join(',');
+  const netdev = ['user', 'id=n0', 'restrict=on', ...rules].join(',');
   const args = [
     '-accel', 'tcg', '-cpu', 'max', '-m', memory, '-smp', '2',
     '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
-    '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', append.join(' '),
-    '-fsdev', `local,id=project,path=${repo},security_model=none,readonly=on`,
+    '-kernel', guest.kernel, '-initrd', qemuValue(guest.initrd), '-append', append.join(' '),
+    '-fsdev', `local,id=project,path=${qemuValue(repo)},security_model=none,readonly=on`,
     '-device', 'virtio-9p-pci,fsdev=project,mount_tag=project',
-    '-fsdev', `local,id=results,path=${resultsDir},security_model=none`,
+    '-fsdev', `local,id=results,path=${qemuValue(resultsDir)},security_model=none`,
     '-device', 'virtio-9p-pci,fsdev=results,mount_tag=results',
     '-netdev', netdev,
     // romfile=: no iPXE option ROM (not installed, not needed with -kernel).
@@ -168,6 +184,7 @@ export function startGuest(options) {
   const since = () => (Date.now() - t0) / 1000;
   // nice: others compile on this 2-core machine.
   const qemu = spawn('nice', ['-n', '5', 'qemu-system-x86_64', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(qemu);
   const lines = [];
   const phases = { prepare: guest.prepareSeconds ?? 0 };
   const waiters = new Set();
@@ -223,6 +240,7 @@ export function startGuest(options) {
       spawnError = e;
     });
     qemu.on('close', (status, signal) => {
+      running.delete(qemu);
       clearTimeout(timer);
       out.end();
       err.end();

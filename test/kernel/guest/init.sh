@@ -7,6 +7,7 @@
 #   vgpu.script=PATH        guest script to run (a path inside the guest)
 #   vgpu.modules=a,b        sample modules to load: mdpy,mbochs,mbochs_rw
 #   vgpu.mdev=TYPE,TYPE     mdev devices to create before the script
+#   vgpu.timeout=SECONDS    power off after this long, whatever happens
 # Shares: 9p tag "project" -> /project (ro), tag "results" -> /results (rw).
 # The script's exit code goes to /results/exit-code, then the guest powers off.
 export PATH=/bin:/usr/bin HOME=/root TERM=dumb
@@ -37,6 +38,11 @@ halt() { # halt CODE: record the exit code (if the share is there) and power off
 arg() { # arg NAME: value of vgpu.NAME= on the kernel command line
   tr ' ' '\n' < /proc/cmdline | sed -n "s/^vgpu\.$1=//p" | tail -n1
 }
+
+timeout=$(arg timeout)
+if [ -n "$timeout" ]; then
+  (sleep "$timeout"; echo "vgpu-init: guest timeout ($timeout s), powering off"; poweroff -f) &
+fi
 
 for m in $(cat /kmod/order); do
   insmod "/kmod/$m" || { echo "vgpu-init: insmod $m failed"; halt 120; }
