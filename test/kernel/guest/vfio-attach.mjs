@@ -1,0 +1,270 @@
+// Runs inside the kernel test guest (node, the project's dist/ and addon from /project).
+// For each driver a painter process holds the device like a VMM and paints known pictures
+// through BAR0; vgpu-vnc's VfioSource attaches to it (fd passing over a unix socket, and
+// pidfd_getfd from the painter's pid), captures, and must see exactly the painted pixels.
+//   node vfio-attach.mjs PAINTER   (devices: mdpy-xga, mbochs_rw-medium, mbochs-medium)
+// Prints "vfio: PASS name (ms)" / "vfio: FAIL name: why" lines and "vfio: DONE pass N fail M".
+// With VFIO_SERVE=1 it then serves a painted mbochs_rw device over VNC on port 5900 for the host's
+// client: "vfio: READY 1" (1024x768, seed 7); after the host creates /results/next, a mode change
+// and "vfio: READY 2" (1280x720, seed 8); it ends when the host creates /results/done.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { pictureXrgb } from './picture.mjs';
+
+const dist = '/project/dist/src';
+const { native } = await import(`${dist}/native.js`);
+const { VfioSource } = await import(`${dist}/source/vfio.js`);
+const { openVfioDevice } = await import(`${dist}/source/vfio-open.js`);
+const { writeEdid, readEdidRegs, findEdidRegion, buildEdid } = await import(`${dist}/source/vfio-edid.js`);
+const { probeDevice, formatProbeReport } = await import(`${dist}/source/vfio-probe.js`);
+
+const painterBin = process.argv[2];
+let pass = 0, fail = 0;
+const log = (m) => console.log(`vfio: ${m}`);
+
+async function check(name, fn) {
+  const t0 = performance.now();
+  try {
+    await fn();
+    pass++;
+    log(`PASS ${name} (${(performance.now() - t0).toFixed(0)} ms)`);
+  } catch (err) {
+    fail++;
+    log(`FAIL ${name}: ${err?.stack ?? err}`);
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+function createMdev(type) {
+  const uuid = readFileSync('/proc/sys/kernel/random/uuid', 'utf8').trim();
+  const parent = type.slice(0, type.lastIndexOf('-'));
+  writeFileSync(`/sys/class/mdev_bus/${parent}/mdev_supported_types/${type}/create`, uuid);
+  const group = readlinkSync(`/sys/bus/mdev/devices/${uuid}/iommu_group`).split('/').pop();
+  return { uuid, group: `/dev/vfio/${group}` };
+}
+
+/** A painter process holding the device; send(cmd) resolves with its one-line reply. */
+async function startPainter(dev, socket) {
+  const child = spawn(painterBin, ['--group', dev.group, '--device', dev.uuid, '--socket', socket], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const waiting = [];
+  lines.on('line', (l) => waiting.shift()?.(l));
+  const next = () => new Promise((resolve) => waiting.push(resolve));
+  const ready = await next();
+  assert(ready.startsWith('ready'), `painter: ${ready}`);
+  return {
+    pid: child.pid,
+    ready,
+    async send(cmd) {
+      const p = next();
+      child.stdin.write(cmd + '\n');
+      const reply = await p;
+      assert(reply.startsWith('ok'), `painter ${cmd}: ${reply}`);
+      return reply;
+    },
+    stop() {
+      child.stdin.end();
+      return new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+/** XRGB8888 picture (X byte 0), a function of (x, y, seed); written to a file for the painter. */
+function picture(width, height, seed) {
+  const b = pictureXrgb(width, height, seed);
+  const file = `/tmp/picture-${width}x${height}-${seed}.raw`;
+  writeFileSync(file, b);
+  return { bytes: b, file };
+}
+
+/** Polls like the server does until a plane of the wanted size shows up (ENOMEM after a mode change is normal). */
+async function frameOf(source, width, height, tries = 20) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    last = await source.nextFrame();
+    if (last.kind === 'plane' && last.plane.width === width && last.plane.height === height) return last;
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  throw new Error(`no ${width}x${height} plane: last ${JSON.stringify(last.kind === 'plane' ? last.plane : last)}`);
+}
+
+async function capturedEquals(frame, expected) {
+  const surface = Buffer.alloc(frame.plane.width * frame.plane.height * 4);
+  const t0 = performance.now();
+  const result = await native.capture(frame.mapping, frame.plane, surface, 32, true);
+  const ms = performance.now() - t0;
+  if (!surface.equals(expected)) {
+    let bad = 0, first = -1;
+    for (let i = 0; i < surface.length; i += 4) if (surface.readUInt32LE(i) !== expected.readUInt32LE(i)) { bad++; if (first < 0) first = i / 4; }
+    throw new Error(`${bad} of ${surface.length / 4} pixels differ (first at pixel ${first})`);
+  }
+  return { ms, dirty: result.dirtyCount };
+}
+
+const logs = [];
+const sourceLog = (m) => { logs.push(m); log(`  source: ${m}`); };
+
+// ---- mdpy (REGION) -------------------------------------------------------------------------
+await check('mdpy-xga: region plane via fd passing and pidfd_getfd, exact pixels, live change', async () => {
+  const dev = createMdev('mdpy-xga');
+  const painter = await startPainter(dev, '/tmp/mdpy.sock');
+  try {
+    // The group is held: opening it directly names the painter.
+    const busy = await openVfioDevice({ kind: 'path', path: dev.group }).catch((e) => e);
+    assert(busy.code === 'EBUSY', `direct open: ${busy.code} ${busy.message}`);
+    assert(busy.message.includes(`pid ${painter.pid} (painter)`) && busy.message.includes(`--vmm-pid ${painter.pid}`), busy.message);
+    log(`  busy: ${busy.message}`);
+
+    const a = picture(1024, 768, 1);
+    await painter.send(`paint ${a.file}`);
+    let t0 = performance.now();
+    const bySocket = await openVfioDevice({ kind: 'socket', path: '/tmp/mdpy.sock' });
+    log(`  attach by socket: ${(performance.now() - t0).toFixed(1)} ms (${bySocket.description})`);
+    log(formatProbeReport(probeDevice(bySocket)).split('\n').map((l) => `  probe| ${l}`).join('\n'));
+    const src = new VfioSource(bySocket, { log: sourceLog });
+    let frame = await frameOf(src, 1024, 768);
+    assert(src.planeKind === 'region', `kind ${src.planeKind}`);
+    let c = await capturedEquals(frame, a.bytes);
+    log(`  socket: 1024x768 exact, capture ${c.ms.toFixed(1)} ms`);
+    // The picture changes while we are attached: the same mapping shows it.
+    const b = picture(1024, 768, 2);
+    await painter.send(`paint ${b.file}`);
+    const again = await src.nextFrame();
+    assert(again.mapping === frame.mapping, 'the region was remapped although index and size did not change');
+    c = await capturedEquals(again, b.bytes);
+    log(`  live change seen, capture ${c.ms.toFixed(1)} ms`);
+    await src.close();
+
+    t0 = performance.now();
+    const byPid = await openVfioDevice({ kind: 'pid', pid: painter.pid });
+    log(`  attach by pidfd_getfd: ${(performance.now() - t0).toFixed(1)} ms (${byPid.description})`);
+    const src2 = new VfioSource(byPid, { log: sourceLog });
+    frame = await frameOf(src2, 1024, 768);
+    await capturedEquals(frame, b.bytes);
+    await src2.close();
+  } finally {
+    await painter.stop();
+  }
+});
+
+// ---- mbochs_rw (DMABUF, mmap-able) ----------------------------------------------------------
+await check('mbochs_rw-medium: dma-buf plane, exact pixels, mode change, disabled plane, EDID', async () => {
+  const dev = createMdev('mbochs_rw-medium');
+  const painter = await startPainter(dev, '/tmp/rw.sock');
+  try {
+    await painter.send('mode 1024 768');
+    const a = picture(1024, 768, 3);
+    await painter.send(`paint ${a.file}`);
+    const device = await openVfioDevice({ kind: 'pid', pid: painter.pid });
+    log(formatProbeReport(probeDevice(device)).split('\n').map((l) => `  probe| ${l}`).join('\n'));
+    const src = new VfioSource(device, { log: sourceLog, closeDevice: false });
+    let frame = await frameOf(src, 1024, 768);
+    assert(src.planeKind === 'dmabuf', `kind ${src.planeKind}`);
+    let c = await capturedEquals(frame, a.bytes);
+    log(`  1024x768 exact through the dma-buf, capture ${c.ms.toFixed(1)} ms`);
+    // Mode change: 1280x720 (page-aligned), new picture.
+    const b = picture(1280, 720, 4);
+    await painter.send('mode 1280 720');
+    await painter.send(`paint ${b.file}`);
+    frame = await frameOf(src, 1280, 720);
+    c = await capturedEquals(frame, b.bytes);
+    log(`  mode change to 1280x720 exact, capture ${c.ms.toFixed(1)} ms`);
+    assert(logs.some((l) => l.includes('busy (ENOMEM)')), 'expected the ENOMEM after a mode change to be seen and logged');
+    // Back to 1024x768: id reuse or not, the picture must be the new one.
+    const d = picture(1024, 768, 5);
+    await painter.send('mode 1024 768');
+    await painter.send(`paint ${d.file}`);
+    frame = await frameOf(src, 1024, 768);
+    await capturedEquals(frame, d.bytes);
+    await painter.send('disable');
+    const off = await src.nextFrame();
+    assert(off.kind === 'no-signal' && off.reason === 'guest is not scanning out', `disabled: ${JSON.stringify(off)}`);
+    await src.close();
+
+    // EDID: written through the region, read back.
+    const index = findEdidRegion(device);
+    assert(index !== undefined, 'no EDID region');
+    const before = readEdidRegs(device, index);
+    const r = await writeEdid(device, 1280, 720);
+    const regs = readEdidRegs(device, index);
+    const blob = device.readRegion(index, regs.edidOffset, regs.edidSize);
+    assert(regs.linkState === 1 && regs.edidSize === 128, `regs ${JSON.stringify(regs)}`);
+    assert(blob.equals(buildEdid(r.width, r.height)), 'EDID blob read back differs');
+    log(`  EDID ${r.width}x${r.height} written to region ${index} (max ${before.maxXres}x${before.maxYres}, clamped ${r.clamped})`);
+    device.close();
+  } finally {
+    await painter.stop();
+  }
+});
+
+// ---- stock mbochs: dma-buf cannot be mmapped ------------------------------------------------
+await check('mbochs-medium (stock): the mmap refusal is a clear no-signal reason', async () => {
+  const dev = createMdev('mbochs-medium');
+  const painter = await startPainter(dev, '/tmp/stock.sock');
+  try {
+    await painter.send('mode 1024 768');
+    const device = await openVfioDevice({ kind: 'socket', path: '/tmp/stock.sock' });
+    const src = new VfioSource(device, { log: sourceLog });
+    let frame;
+    for (let i = 0; i < 10; i++) {
+      frame = await src.nextFrame();
+      if (frame.kind === 'no-signal' && !frame.reason.includes('busy')) break;
+    }
+    assert(frame.kind === 'no-signal' && /does not allow CPU mmap/.test(frame.reason) && /stock mbochs/.test(frame.reason), `frame: ${JSON.stringify(frame)}`);
+    log(`  reason: ${frame.reason}`);
+    await src.close();
+  } finally {
+    await painter.stop();
+  }
+});
+
+log(`DONE pass ${pass} fail ${fail}`);
+if (process.env.VFIO_SERVE) await serveForHost();
+process.exit(fail === 0 ? 0 : 1);
+
+async function waitForFile(path, ms = 120_000) {
+  const end = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > end) throw new Error(`${path} never appeared`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Keeps asking the display for frames until it shows a plane of this size. */
+async function displayShows(display, width, height) {
+  for (let i = 0; i < 200; i++) {
+    if (display.plane?.width === width && display.plane?.height === height) return;
+    display.wantFrame();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the display never showed ${width}x${height}`);
+}
+
+async function serveForHost() {
+  const { CapturedDisplay } = await import(`${dist}/surface/captured-display.js`);
+  const { VncListener } = await import(`${dist}/server/listener.js`);
+  const dev = createMdev('mbochs_rw-medium');
+  const painter = await startPainter(dev, '/tmp/serve.sock');
+  await painter.send('mode 1024 768');
+  await painter.send(`paint ${picture(1024, 768, 7).file}`);
+  const device = await openVfioDevice({ kind: 'pid', pid: painter.pid });
+  const display = new CapturedDisplay(new VfioSource(device, { log: sourceLog }), { name: 'vgpu-vnc kernel test', maxFps: 30, log });
+  await display.start();
+  await displayShows(display, 1024, 768);
+  const listener = new VncListener(display, { host: '0.0.0.0', port: 5900, viewOnly: true, log });
+  await listener.listen();
+  log('READY 1');
+  await waitForFile('/results/next');
+  await painter.send('mode 1280 720');
+  await painter.send(`paint ${picture(1280, 720, 8).file}`);
+  await displayShows(display, 1280, 720);
+  log('READY 2');
+  await waitForFile('/results/done');
+  await listener.close();
+  await display.close();
+  await painter.stop();
+}
