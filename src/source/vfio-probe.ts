@@ -15,7 +15,16 @@ export interface ProbeReport {
   cursor?: VfioPlaneInfo | VfioPlaneError;
   /** why the primary plane could not be shown, when it cannot */
   primaryProblem?: string;
+  /** the cursor query answered with the primary plane (mdpy ignores the plane type) */
+  cursorIsPrimary?: boolean;
   edid?: { index: number; regs: EdidRegs } | { index: number; error: string };
+}
+
+/** mbochs answers ENOMEM to the first query after a mode change: ask a few times, as the server would. */
+function queryRetrying(device: NativeVfioDevice, type: 'primary' | 'cursor', kind: 'dmabuf' | 'region'): VfioPlaneInfo | VfioPlaneError {
+  let answer = device.queryPlane(type, kind);
+  for (let i = 0; i < 3 && !answer.ok && (answer.code === 'ENOMEM' || answer.code === 'EAGAIN'); i++) answer = device.queryPlane(type, kind);
+  return answer;
 }
 
 /** Gathers the report. Never throws for device answers; throws only if the device is closed. */
@@ -25,8 +34,12 @@ export function probeDevice(device: NativeVfioDevice): ProbeReport {
   const report: ProbeReport = { description: device.description, info, regions: [], support };
   const kind = support.dmabuf ? 'dmabuf' : support.region ? 'region' : undefined;
   if (kind) {
-    report.primary = device.queryPlane('primary', kind);
-    report.cursor = device.queryPlane('cursor', kind);
+    report.primary = queryRetrying(device, 'primary', kind);
+    report.cursor = queryRetrying(device, 'cursor', kind);
+    const p = report.primary, q = report.cursor;
+    report.cursorIsPrimary =
+      p.ok && q.ok && p.drmFormat !== 0 && q.drmFormat === p.drmFormat && q.width === p.width && q.height === p.height &&
+      q.regionIndex === p.regionIndex && q.dmabufId === p.dmabufId;
     if (report.primary.ok) {
       if (report.primary.drmFormat === 0) report.primaryProblem = 'guest is not scanning out';
       else {
@@ -102,22 +115,25 @@ export function formatProbeReport(r: ProbeReport): string {
   lines.push(`device: ${r.description}`);
   lines.push(`  flags ${hex(r.info.flags)}, ${r.info.numRegions} regions, ${r.info.numIrqs} irqs`);
   lines.push('regions:');
+  const empty = r.regions.filter((g) => g.size === 0 && g.flags === 0 && g.caps.length === 0).map((g) => g.index);
   for (const g of r.regions) {
+    if (empty.includes(g.index)) continue;
     const caps = g.caps.length > 0 ? `  ${g.caps.map(capText).join('; ')}` : '';
     lines.push(`  ${String(g.index).padStart(2)}: size ${g.size} (${hex(g.size)}) offset ${hex(g.offset)} flags ${regionFlags(g.flags)}${caps}`);
   }
+  if (empty.length > 0) lines.push(`  (empty: ${empty.join(', ')})`);
   const kinds = [r.support.dmabuf && 'dma-buf', r.support.region && 'region'].filter(Boolean);
   lines.push(`display planes: ${kinds.length > 0 ? kinds.join(', ') : 'none (not a display device)'}`);
   if (kinds.length > 0) {
     lines.push(`  primary: ${planeText(r.primary, false)}`);
     if (r.primaryProblem) lines.push(`    cannot show it: ${r.primaryProblem}`);
-    lines.push(`  cursor: ${planeText(r.cursor, true)}`);
+    lines.push(`  cursor: ${r.cursorIsPrimary ? 'none (the cursor query returns the primary plane: the driver ignores the plane type)' : planeText(r.cursor, true)}`);
   }
   if (r.edid) {
     if ('error' in r.edid) lines.push(`EDID region ${r.edid.index}: ${r.edid.error}`);
     else {
       const e = r.edid.regs;
-      const link = e.linkState === 1 ? 'up' : e.linkState === 2 ? 'down' : String(e.linkState);
+      const link = e.linkState === 1 ? 'up' : e.linkState === 2 ? 'down' : e.linkState === 0 ? 'not set yet' : String(e.linkState);
       lines.push(`EDID region ${r.edid.index}: max ${e.maxXres}x${e.maxYres}, blob ${e.edidSize}/${e.edidMaxSize} bytes at ${hex(e.edidOffset)}, link ${link}`);
     }
   } else {

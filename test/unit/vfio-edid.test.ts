@@ -130,6 +130,17 @@ describe('writeEdid', () => {
 });
 
 describe('probe report', () => {
+  it('retries a transient ENOMEM and spots a cursor query that returns the primary plane', () => {
+    const dev = new EdidDevice(1920, 1200);
+    let calls = 0;
+    const primary = dev.queryPlane('primary');
+    dev.queryPlane = () => (calls++ === 0 ? { ok: false as const, code: 'ENOMEM', message: 'busy' } : primary);
+    const report = probeDevice(dev);
+    expect(report.primary).toEqual(primary);
+    expect(report.cursorIsPrimary).toBe(true);
+    expect(formatProbeReport(report)).toContain('  cursor: none (the cursor query returns the primary plane: the driver ignores the plane type)');
+  });
+
   it('lists regions with capability types, plane support, planes and EDID registers', () => {
     const report = probeDevice(new EdidDevice(1920, 1200));
     const text = formatProbeReport(report);
@@ -140,5 +151,7 @@ describe('probe report', () => {
     expect(text).toContain('  primary: 1024x768, XRGB8888, stride 4096, size 3145728, modifier 0x0000000000000000, dma-buf id 1');
     expect(text).toContain('  cursor: disabled (nothing scanned out)');
     expect(text).toContain('EDID region 9: max 1920x1200, blob 0/1024 bytes at 0x800, link up');
+    expect(text).toContain('  (empty: 1, 2, 3, 4, 5, 6, 7, 8)');
+    expect(text).not.toMatch(/^ +1: size/m);
   });
 });
