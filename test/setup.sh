@@ -21,6 +21,8 @@ packages=(
   libvncserver-dev            # libvncclient headers + library for vncgrab
   build-essential             # cc for vncgrab (and node-gyp)
   pkg-config                  # flags for libvncclient
+  libx11-dev                  # Xlib headers: bench/xvnc's frame player into Xvnc
+  libxext-dev                 # MIT-SHM headers: the same player
 )
 
 installed() {
