@@ -5,6 +5,8 @@ import type { NativeVfioDevice, VfioPlaneError, VfioPlaneInfo, VfioRegionInfo } 
 import { describeFourcc, fourccName } from '../surface/fourcc.js';
 import { findEdidRegion, readEdidRegs, type EdidRegs } from './vfio-edid.js';
 import { validateVfioPlane } from './vfio.js';
+import { openVfioDevice, type VfioDeviceSpec } from './vfio-open.js';
+import type { Logger } from './types.js';
 
 export interface ProbeReport {
   description: string;
@@ -140,4 +142,14 @@ export function formatProbeReport(r: ProbeReport): string {
     lines.push('EDID: no EDID region (--resolution not available)');
   }
   return lines.join('\n');
+}
+
+/** `vgpu-vnc probe`: opens the device, returns the formatted report, closes it. Throws VfioOpenError. */
+export async function probeVfio(spec: VfioDeviceSpec, log?: Logger): Promise<string> {
+  const device = await openVfioDevice(spec, { log });
+  try {
+    return formatProbeReport(probeDevice(device));
+  } finally {
+    device.close();
+  }
 }

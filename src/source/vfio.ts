@@ -7,6 +7,8 @@
 import type { NativeMapping, NativeVfioDevice, PlaneGeometry, VfioPlaneInfo, VfioPlaneKind } from '../native.js';
 import { bytesPerPixel, describeFourcc, fourccName } from '../surface/fourcc.js';
 import type { Frame, FrameSource, Logger } from './types.js';
+import { writeEdid } from './vfio-edid.js';
+import { openVfioDevice, type VfioDeviceSpec } from './vfio-open.js';
 
 export const MAX_DIMENSION = 16384;
 /** The native capture refuses larger strides. */
@@ -251,4 +253,37 @@ export class VfioSource implements FrameSource {
     if (showLast) return { kind: 'plane', mapping: this.lastGood!.mapping, plane: this.lastGood!.plane };
     return { kind: 'no-signal', reason };
   }
+}
+
+export interface OpenVfioSourceOptions extends VfioSourceOptions {
+  /** --resolution: write an EDID preferring this mode first (where the device has an EDID region) */
+  resolution?: { width: number; height: number };
+}
+
+export interface OpenedVfioSource {
+  source: VfioSource;
+  /** desktop name for clients, e.g. 'vgpu-vnc /dev/vfio/0 device <uuid>' */
+  name: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the device a spec names (see VfioDeviceSpec), writes the EDID for `resolution` if asked,
+ * and wraps it in a VfioSource. Throws VfioOpenError (code + one-line message) when the device
+ * cannot be opened; an EDID that cannot be written is logged, not fatal.
+ */
+export async function openVfioSource(spec: VfioDeviceSpec, opts: OpenVfioSourceOptions = {}): Promise<OpenedVfioSource> {
+  const log = opts.log ?? (() => {});
+  const device = await openVfioDevice(spec, { log });
+  if (opts.resolution) {
+    const { width, height } = opts.resolution;
+    try {
+      const r = await writeEdid(device, width, height);
+      log(`vfio: EDID for ${r.width}x${r.height} written${r.clamped ? ` (asked ${width}x${height}; the device allows at most that)` : ''}`);
+    } catch (err) {
+      log(`vfio: --resolution ${width}x${height} not applied: ${(err as Error).message}`);
+    }
+  }
+  const source = new VfioSource(device, opts);
+  return { source, name: `vgpu-vnc ${device.description}`, stop: () => source.close() };
 }

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/native.js';
+import { openVfioSource } from '../../src/source/vfio.js';
+import { probeVfio } from '../../src/source/vfio-probe.js';
 import { findHolders, findVfioDeviceFds, isVfioDeviceLink, openVfioDevice, VfioOpenError } from '../../src/source/vfio-open.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vgpu-vfio-open-'));
@@ -247,6 +249,15 @@ describe('open errors', () => {
     const err = thrown(() => native.vfioOpenCdev('/dev/vfio/devices/vfio0', join(dir, 'no-iommu')));
     expect(err.code).toBe('ENOENT');
     expect(err.message).toMatch(/does not exist: this kernel has no iommufd/);
+  });
+
+  it('openVfioSource and probeVfio pass the open error on unchanged', async () => {
+    const a = await rejection(openVfioSource({ kind: 'socket', path: join(dir, 'none.sock'), timeoutMs: 100 }));
+    expect(a).toBeInstanceOf(VfioOpenError);
+    expect(a.code).toBe('ENOENT');
+    expect(a.message).toMatch(/^--device-socket: cannot connect to .*none\.sock: No such file or directory$/);
+    const b = await rejection(probeVfio({ kind: 'path', path: '/dev/null' }));
+    expect(b.code).toBe('EINVAL');
   });
 
   it('argument errors are type errors, not crashes', () => {

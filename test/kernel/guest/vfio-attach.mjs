@@ -166,6 +166,10 @@ await check('mbochs_rw-medium: dma-buf plane, exact pixels, mode change, disable
     assert(src.planeKind === 'dmabuf', `kind ${src.planeKind}`);
     let c = await capturedEquals(frame, a.bytes);
     log(`  1024x768 exact through the dma-buf, capture ${c.ms.toFixed(1)} ms`);
+    assert(frame.mapping.writable === false, 'a dma-buf mapping must be read-only');
+    const denied = (() => { try { frame.mapping.writeU32(0, 1); } catch (e) { return e.code; } })();
+    assert(denied === 'EACCES', `writeU32 on the dma-buf mapping: ${denied}`);
+    assert(frame.mapping.readU32(4) === a.bytes.readUInt32LE(4), 'readU32 through the dma-buf (SYNC-bracketed)');
     // Mode change: 1280x720 (page-aligned), new picture.
     const b = picture(1280, 720, 4);
     await painter.send('mode 1280 720');
