@@ -321,8 +321,13 @@ export class ClientSession extends EventEmitter {
       }
       case 'SetDesktopSize':
         // The guest decides its mode; we cannot change it. rfbproto: always answer.
-        if (this.extAnswers.length >= MAX_PENDING_ANSWERS)
-          throw new ProtocolError(`${MAX_PENDING_ANSWERS} SetDesktopSize answers unread; client is not reading`);
+        if (this.extAnswers.length >= MAX_PENDING_ANSWERS) {
+          // Many pipelined requests: answer what is owed now. Still owed after that means
+          // the socket is backed up by a client that sends but does not read.
+          this.maybeSendUpdate();
+          if (this.extAnswers.length >= MAX_PENDING_ANSWERS)
+            throw new ProtocolError(`${MAX_PENDING_ANSWERS} SetDesktopSize answers unread; client is not reading`);
+        }
         if (this.caps.extendedDesktopSize)
           this.extAnswers.push({ reason: DesktopSizeReason.ThisClient, status: DesktopSizeStatus.Prohibited });
         return;
