@@ -4,6 +4,7 @@ import { decodeHextile } from './hextile.js';
 import { decodeCopyRect, decodeRaw } from './raw.js';
 import { ClientFramebuffer, Reader, type DecodedRect } from './reader.js';
 import { decodeRre } from './rre.js';
+import { TightDecoder } from './tight.js';
 import { ZrleDecoder } from './zrle.js';
 
 export { ClientFramebuffer, Reader, channelsOf } from './reader.js';
@@ -12,6 +13,9 @@ export { ClientFramebuffer, Reader, channelsOf } from './reader.js';
 export class TestClient {
   readonly fb: ClientFramebuffer;
   private readonly zrle = new ZrleDecoder();
+  /** Tight (7) and TightPNG (−260) state: each has its own zlib streams / rules. */
+  readonly tight = new TightDecoder(false);
+  readonly tightPng = new TightDecoder(true);
   /** Hextile subencoding masks seen, for coverage checks. */
   readonly hextileMasks = new Set<number>();
   get zrleSubencodings(): ReadonlySet<number> {
@@ -32,7 +36,9 @@ export class TestClient {
         case 1: decodeCopyRect(r, rect, this.fb); break;
         case 2: decodeRre(r, rect, this.pf, this.fb); break;
         case 5: decodeHextile(r, rect, this.pf, this.fb, this.hextileMasks); break;
+        case 7: this.tight.decode(r, rect, this.pf, this.fb); break;
         case 16: this.zrle.decode(r, rect, this.pf, this.fb); break;
+        case -260: this.tightPng.decode(r, rect, this.pf, this.fb); break;
         default: throw new Error(`unknown encoding ${rect.encoding}`);
       }
       rects.push(rect);

@@ -242,7 +242,7 @@ describe('registry', () => {
       expect(a.encoding).toBe(e);
       expect(a).not.toBe(b);
     }
-    expect(createEncoder(7)).toBeUndefined();
+    expect(createEncoder(9)).toBeUndefined(); // Ultra
     expect(createEncoder(-223)).toBeUndefined();
   });
   it('ZRLE takes a zlib level; a bad one is refused by the native stream', () => {
@@ -251,12 +251,12 @@ describe('registry', () => {
     expectMatches(client, pic, { x: 0, y: 0, w: W, h: H }, SERVER_PIXEL_FORMAT, 'level 1');
     expect(() => createEncoder(ENCODING_ZRLE, { zlibLevel: 42 })).toThrow(/level/);
   });
-  it('prefers ZRLE, Hextile, RRE, Raw', () => {
-    expect(SUPPORTED_ENCODINGS).toEqual([16, 5, 2, 0]);
+  it('prefers Tight, TightPNG, ZRLE, Hextile, RRE, Raw', () => {
+    expect(SUPPORTED_ENCODINGS).toEqual([7, -260, 16, 5, 2, 0]);
   });
   it('chooses the first supported encoding in the client order, else Raw', () => {
-    expect(chooseEncoding([7, -223, 5, 16])).toBe(5);
-    expect(chooseEncoding([-239, 7])).toBe(0);
+    expect(chooseEncoding([9, -223, 5, 16])).toBe(5);
+    expect(chooseEncoding([-239, 9])).toBe(0);
     expect(supportsCopyRect([16, 1])).toBe(true);
     expect(supportsCopyRect([16])).toBe(false);
   });

@@ -3,26 +3,41 @@ import { ENCODING_COPYRECT } from './copyrect.js';
 import { ENCODING_HEXTILE, HextileEncoder } from './hextile.js';
 import { ENCODING_RAW, RawEncoder } from './raw.js';
 import { ENCODING_RRE, RreEncoder } from './rre.js';
-import type { Encoder } from './types.js';
+import { ENCODING_TIGHT, ENCODING_TIGHT_PNG, TightEncoder } from './tight.js';
+import type { EncoderOptions } from './options.js';
+import type { Encoder, Rect } from './types.js';
 import { ENCODING_ZRLE, ZrleEncoder } from './zrle.js';
 
 export { encodeCopyRect, ENCODING_COPYRECT } from './copyrect.js';
-export { ENCODING_HEXTILE, ENCODING_RAW, ENCODING_RRE, ENCODING_ZRLE };
+export { ENCODING_HEXTILE, ENCODING_RAW, ENCODING_RRE, ENCODING_TIGHT, ENCODING_TIGHT_PNG, ENCODING_ZRLE, TightEncoder };
+export { encoderOptionsFrom, type EncoderOptions } from './options.js';
 
 /**
  * Pixel encodings in the server's order of preference (CopyRect is not in it: it is not a
  * way to send pixels but a move of pixels the client has; see encodeCopyRect).
  */
 export const SUPPORTED_ENCODINGS: readonly number[] = Object.freeze([
+  ENCODING_TIGHT,
+  ENCODING_TIGHT_PNG,
   ENCODING_ZRLE,
   ENCODING_HEXTILE,
   ENCODING_RRE,
   ENCODING_RAW,
 ]);
 
-export interface EncoderOptions {
-  /** zlib level for ZRLE's stream (−1..9; default 6), e.g. from the compression-level pseudo-encoding. */
-  zlibLevel?: number;
+/**
+ * An encoder whose output depends on the client's quality settings (Tight): the session
+ * passes each SetEncodings' options, can ask for lossless output (a refresh of lossy
+ * areas), and collects the areas that went out lossy.
+ */
+export interface TunableEncoder extends Encoder {
+  configure(options: EncoderOptions): void;
+  lossless: boolean;
+  takeLossyRects(): Rect[];
+}
+
+export function isTunable(e: Encoder): e is TunableEncoder {
+  return typeof (e as Partial<TunableEncoder>).configure === 'function';
 }
 
 /** A fresh encoder (with its own per-connection state), or undefined if unsupported. */
@@ -32,6 +47,8 @@ export function createEncoder(encoding: number, options: EncoderOptions = {}): E
     case ENCODING_RRE: return new RreEncoder();
     case ENCODING_HEXTILE: return new HextileEncoder();
     case ENCODING_ZRLE: return new ZrleEncoder(undefined, options.zlibLevel ?? 6);
+    case ENCODING_TIGHT: return new TightEncoder(false, options);
+    case ENCODING_TIGHT_PNG: return new TightEncoder(true, options);
     default: return undefined;
   }
 }
