@@ -4,6 +4,7 @@ const benches: [string, () => Promise<{ run: () => Promise<void> }>][] = [
   ['capture', () => import('./capture.js')],
   ['encoders', () => import('./encoders.js')],
   ['idle', () => import('./idle.js')],
+  ['tight', () => import('./tight.js')],
   ['xvnc', () => import('./xvnc/index.js')],
 ];
 // Long benchmarks (minutes) run only when named: `npm run bench -- xvnc`.

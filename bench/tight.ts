@@ -1,0 +1,106 @@
+// Tight against ZRLE on 1920×1080 frames (desktop, text, plasma, noise): bytes and ms per
+// whole frame, Tight lossless, Tight + JPEG (quality level 6), TightPNG; and the cost of
+// one 64×64 JPEG. Encoders are fresh per picture but warmed up once (their zlib streams
+// carry over between runs, as on a real connection).
+import { performance } from 'node:perf_hooks';
+import { SERVER_PIXEL_FORMAT } from '../src/rfb/pixel-format.js';
+import { ENCODING_ZRLE, createEncoder, encoderOptionsFrom, TightEncoder } from '../src/rfb/encodings/index.js';
+import { JpegCompressor } from '../src/rfb/encodings/tight-jpeg.js';
+import type { Encoder, SurfaceView } from '../src/rfb/encodings/types.js';
+
+const W = 1920, H = 1080;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+}
+
+function frame(colour: (x: number, y: number) => number): SurfaceView {
+  const data = Buffer.alloc(W * H * 4);
+  const words = new Uint32Array(data.buffer, data.byteOffset, W * H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) words[y * W + x] = colour(x, y) & 0xffffff;
+  return { data, width: W, height: H };
+}
+
+/** Wallpaper gradient, a taskbar, a window with text, a photo. */
+function desktop(): SurfaceView {
+  const r = rng(1);
+  return frame((x, y) => {
+    if (y >= H - 40) return x % 200 < 180 && y > H - 34 && y < H - 6 && (x * 3 + y) % 7 < 2 ? 0xffffff : 0x202830;
+    if (x >= 1200 && x < 1700 && y >= 150 && y < 500) return (((x - 1200) * 255 / 500) << 16) | (((y - 150) * 255 / 350) << 8) | (r() & 15); // photo
+    if (x >= 200 && x < 1100 && y >= 100 && y < 800) {
+      if (y < 130) return 0x3050a0;
+      const line = (y - 140) % 18;
+      return line < 12 && x > 220 && x < 1000 && ((x >> 2) * 7 + (y >> 1)) % 5 < 2 ? 0x101010 : 0xfafafa;
+    }
+    return 0x3a6ea5;
+  });
+}
+
+/** A terminal full of text: 2 colours, glyph-like patterns on every line. */
+function text(): SurfaceView {
+  return frame((x, y) => {
+    const row = Math.floor(y / 16), col = Math.floor(x / 8);
+    const gx = x % 8, gy = y % 16;
+    const ch = (row * 131 + col * 17) % 95;
+    const on = gy > 2 && gy < 13 && gx < 7 && ((ch * (gx + 3) * (gy + 1)) >> 3) % 3 === 0 && (col + row) % 11 !== 0;
+    return on ? 0xd0d0d0 : 0x1e1e1e;
+  });
+}
+
+function plasma(): SurfaceView {
+  return frame((x, y) => {
+    const v = Math.sin(x / 37) + Math.sin(y / 23) + Math.sin((x + y) / 51) + Math.sin(Math.hypot(x - 960, y - 540) / 29);
+    const c = (v + 4) * 32;
+    return (Math.round(128 + 127 * Math.sin(c / 20)) << 16) | (Math.round(128 + 127 * Math.sin(c / 27 + 2)) << 8) | Math.round(128 + 127 * Math.sin(c / 33 + 4));
+  });
+}
+
+function noise(): SurfaceView {
+  const r = rng(2);
+  return frame(() => r() >>> 8);
+}
+
+function measure(encoder: Encoder, surface: SurfaceView, runs = 5): { ms: number; bytes: number } {
+  const rect = { x: 0, y: 0, w: W, h: H };
+  encoder.encode(surface, rect, SERVER_PIXEL_FORMAT, []); // warm-up
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < runs; i++) {
+    const out: Buffer[] = [];
+    const t0 = performance.now();
+    encoder.encode(surface, rect, SERVER_PIXEL_FORMAT, out);
+    times.push(performance.now() - t0);
+    bytes = out.reduce((n, b) => n + b.length, 0);
+  }
+  times.sort((a, b) => a - b);
+  return { ms: times[runs >> 1]!, bytes };
+}
+
+export async function run(): Promise<void> {
+  const pictures: Array<[string, SurfaceView]> = [['desktop', desktop()], ['text', text()], ['plasma', plasma()], ['noise', noise()]];
+  const encoders: Array<[string, () => Encoder]> = [
+    ['ZRLE', () => createEncoder(ENCODING_ZRLE)!],
+    ['Tight lossless', () => new TightEncoder(false)],
+    ['Tight+JPEG q6', () => new TightEncoder(false, encoderOptionsFrom([-32 + 6]))],
+    ['TightPNG', () => new TightEncoder(true)],
+  ];
+  console.log('1920x1080, whole frame as one rect, 32 bpp client; median of 5');
+  for (const [pname, surface] of pictures) {
+    for (const [ename, make] of encoders) {
+      const { ms, bytes } = measure(make(), surface);
+      console.log(`${pname.padEnd(8)} ${ename.padEnd(15)} ${ms.toFixed(1).padStart(7)} ms  ${(bytes / 1024).toFixed(0).padStart(6)} KiB`);
+    }
+  }
+  // One JPEG of a 64×64 piece of the plasma, the per-rect cost.
+  const jpeg = new JpegCompressor();
+  const surface = pictures[2]![1];
+  const n = 2000;
+  let size = 0;
+  for (let i = 0; i < 100; i++) jpeg.compress(surface, { x: 64, y: 64, w: 64, h: 64 }, 79, '444');
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) size = jpeg.compress(surface, { x: (i * 64) % 1856, y: 64 * (i % 16), w: 64, h: 64 }, 79, '444').length;
+  console.log(`JPEG 64x64 q79 4:4:4: ${(((performance.now() - t0) / n) * 1000).toFixed(0)} µs per call, ${size} bytes`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();
