@@ -3,6 +3,8 @@
 import yargs, { type Argv } from 'yargs';
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import type { VfioDeviceSpec } from './source/vfio-open.js';
+import { edidResolutionProblem } from './source/vfio-edid.js';
 
 export class UsageError extends Error {}
 
@@ -11,9 +13,19 @@ export interface ListenAddress {
   port: number;
 }
 
+export interface Resolution {
+  width: number;
+  height: number;
+}
+
+/** Where the guest's pixels come from. */
+export type SourceChoice =
+  | { kind: 'demo' }
+  | { kind: 'fbregion'; path: string }
+  | { kind: 'vfio'; spec: VfioDeviceSpec; resolution?: Resolution };
+
 export interface ServeOptions {
-  device?: string;
-  demo: boolean;
+  source: SourceChoice;
   listen: ListenAddress;
   password?: string;
   maxFps: number;
@@ -22,7 +34,7 @@ export interface ServeOptions {
 }
 
 export interface SnapshotOptions {
-  device: string;
+  source: SourceChoice;
   output: string;
 }
 
@@ -60,9 +72,9 @@ function readPassword(file: string | undefined): string | undefined {
   return password;
 }
 
-function checkDevicePath(device: string): void {
-  if (device.startsWith('/dev/vfio/'))
-    throw new UsageError(`--device ${device}: real VFIO devices are not supported yet; use a draft-protocol file or --demo`);
+const VFIO_PATH = /^\/dev\/vfio\/(\d+|devices\/[^/]+)$/;
+
+function checkFramebufferFile(device: string): void {
   let stat;
   try {
     stat = statSync(device);
@@ -73,12 +85,75 @@ function checkDevicePath(device: string): void {
     throw new UsageError(`--device ${device}: not a framebuffer file (expected a regular file or device node)`);
 }
 
-function serveOptions(argv: Record<string, unknown>): ServeOptions {
+function wholeNumber(flag: string, value: unknown, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: expected a whole number ${min}-${max}, got ${String(value)}`);
+  return n;
+}
+
+export function parseResolution(value: string): Resolution {
+  const m = /^(\d{1,5})x(\d{1,5})$/.exec(value);
+  if (!m) throw new UsageError(`--resolution: expected WIDTHxHEIGHT (e.g. 1280x720), got '${value}'`);
+  const r = { width: Number(m[1]), height: Number(m[2]) };
+  const problem = edidResolutionProblem(r.width, r.height);
+  if (problem) throw new UsageError(`--resolution ${value}: ${problem}`);
+  return r;
+}
+
+/** The source the device options name; `allowDemo` for the serve command. */
+function sourceChoice(argv: Record<string, unknown>, allowDemo: boolean): SourceChoice {
   const device = argv.device as string | undefined;
-  const demo = Boolean(argv.demo);
-  if (!device && !demo) throw new UsageError('nothing to show: give --device PATH or --demo (see --help)');
-  if (device && demo) throw new UsageError('--device and --demo exclude each other');
-  if (device) checkDevicePath(device);
+  const named: [string, unknown][] = [
+    ['--device', device],
+    ['--device-fd', argv['device-fd']],
+    ['--device-socket', argv['device-socket']],
+    ['--vmm-pid', argv['vmm-pid']],
+    ['--demo', argv.demo || undefined],
+  ];
+  const given = named.filter(([, v]) => v !== undefined);
+  if (given.length === 0)
+    throw new UsageError(`nothing to show: give --device PATH${allowDemo ? ' or --demo' : ''} (or --device-fd, --device-socket, --vmm-pid; see --help)`);
+  if (given.length > 1) throw new UsageError(`${given.map(([f]) => f).join(' and ')} exclude each other`);
+  const resolution = argv.resolution !== undefined ? parseResolution(String(argv.resolution)) : undefined;
+  const deviceName = argv['device-name'] as string | undefined;
+  const vfio = (spec: VfioDeviceSpec): SourceChoice => ({ kind: 'vfio', spec, resolution });
+  const [flag] = given[0]!;
+  if (flag !== '--device' && deviceName !== undefined) throw new UsageError('--device-name goes with --device /dev/vfio/N');
+  if (resolution && (flag === '--demo' || (flag === '--device' && !VFIO_PATH.test(device!))))
+    throw new UsageError('--resolution needs a VFIO device (it writes the device\'s EDID)');
+  switch (flag) {
+    case '--demo':
+      return { kind: 'demo' };
+    case '--device-fd':
+      return vfio({ kind: 'fd', fd: wholeNumber('--device-fd', argv['device-fd'], 3, 1 << 20) });
+    case '--device-socket':
+      return vfio({ kind: 'socket', path: String(argv['device-socket']) });
+    case '--vmm-pid':
+      return vfio({ kind: 'pid', pid: wholeNumber('--vmm-pid', argv['vmm-pid'], 1, 1 << 22) });
+  }
+  if (device!.startsWith('/dev/vfio/')) {
+    if (device === '/dev/vfio/vfio') throw new UsageError('--device /dev/vfio/vfio is the VFIO container; give the group, /dev/vfio/N');
+    if (!VFIO_PATH.test(device!)) throw new UsageError(`--device ${device}: expected /dev/vfio/N or /dev/vfio/devices/vfioX`);
+    return vfio({ kind: 'path', path: device!, deviceName });
+  }
+  if (deviceName !== undefined) throw new UsageError('--device-name goes with --device /dev/vfio/N');
+  checkFramebufferFile(device!);
+  return { kind: 'fbregion', path: device! };
+}
+
+/** Options naming a device, shared by serve, snapshot and probe. */
+function deviceOptions<T>(y: Argv<T>) {
+  return y
+    .option('device', { type: 'string', describe: 'VFIO group /dev/vfio/N or cdev /dev/vfio/devices/vfioX, or a draft-protocol framebuffer file' })
+    .option('device-name', { type: 'string', describe: 'which device of the VFIO group (mdev UUID or PCI address); default: the one in sysfs' })
+    .option('device-fd', { type: 'number', describe: 'an inherited, already open VFIO device fd' })
+    .option('device-socket', { type: 'string', describe: 'unix socket on which a VMM hands over the VFIO device fd (SCM_RIGHTS)' })
+    .option('vmm-pid', { type: 'number', describe: 'take the VFIO device fd from this running VMM (pidfd_getfd; needs ptrace rights)' })
+    .option('resolution', { type: 'string', describe: 'WxH: write an EDID so the guest can pick this mode (devices with an EDID region)' });
+}
+
+function serveOptions(argv: Record<string, unknown>): ServeOptions {
+  const source = sourceChoice(argv, true);
   const maxFps = argv['max-fps'] as number;
   if (!Number.isFinite(maxFps) || maxFps < 1 || maxFps > 240) throw new UsageError(`--max-fps: expected 1-240, got ${String(argv['max-fps'])}`);
   const listen = parseListen(argv.listen as string);
@@ -86,19 +161,18 @@ function serveOptions(argv: Record<string, unknown>): ServeOptions {
   const insecure = Boolean(argv.insecure);
   if (!isLoopback(listen.host) && password === undefined && !insecure)
     throw new UsageError(`refusing to serve without a password on ${listen.host}: give --password-file (or ${PASSWORD_ENV}), or --insecure if you really mean it`);
-  return { device, demo, listen, password, maxFps, viewOnly: Boolean(argv['view-only']), insecure };
+  return { source, listen, password, maxFps, viewOnly: Boolean(argv['view-only']), insecure };
 }
 
 function buildParser(args: string[]): Argv {
   return yargs(args)
     .scriptName('vgpu-vnc')
-    .usage('$0 --device PATH | --demo [options]\n\nShow a vGPU guest\'s screen to any VNC viewer, without OpenGL.')
+    .usage('$0 --device /dev/vfio/N | --device FILE | --demo [options]\n\nShow a vGPU guest\'s screen to any VNC viewer, without OpenGL.')
     .command(
       '$0',
       'serve a device (or the demo) over VNC',
       (y) =>
-        y
-          .option('device', { type: 'string', describe: 'draft-protocol framebuffer file (VFIO devices: coming)' })
+        deviceOptions(y)
           .option('demo', { type: 'boolean', describe: 'serve an emulated vGPU with a moving desktop' })
           .option('listen', { type: 'string', default: '127.0.0.1:5900', describe: 'HOST:PORT to listen on' })
           .option('password-file', { type: 'string', describe: `file holding the VNC password (or set ${PASSWORD_ENV})` })
@@ -113,14 +187,22 @@ function buildParser(args: string[]): Argv {
     .command(
       'snapshot',
       'write the current guest picture to a PNG file',
-      (y) =>
-        y
-          .option('device', { type: 'string', demandOption: true, describe: 'draft-protocol framebuffer file' })
-          .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'PNG file to write' }),
+      (y) => deviceOptions(y).option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'PNG file to write' }),
       async (argv) => {
-        checkDevicePath(argv.device);
+        const source = sourceChoice(argv, false);
         const { snapshot } = await import('./server/snapshot.js');
-        await snapshot({ device: argv.device, output: argv.output });
+        await snapshot({ source, output: argv.output });
+      },
+    )
+    .command(
+      'probe',
+      'describe a VFIO device: regions, plane types, the current plane (start here when something is wrong)',
+      (y) => deviceOptions(y),
+      async (argv) => {
+        const source = sourceChoice(argv, false);
+        if (source.kind !== 'vfio') throw new UsageError('probe: give a VFIO device (--device /dev/vfio/N, --device-fd, --device-socket or --vmm-pid)');
+        const { probeVfio } = await import('./source/vfio-probe.js');
+        process.stdout.write(`${await probeVfio(source.spec)}\n`);
       },
     )
     .strict()

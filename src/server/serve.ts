@@ -9,7 +9,7 @@ export function log(message: string): void {
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
-  const opened = await openSource(opts, log);
+  const opened = await openSource(opts.source, log);
   const display = new CapturedDisplay(opened.source, { name: opened.name, maxFps: opts.maxFps, log });
   await display.start();
   const listener = new VncListener(display, {

@@ -7,7 +7,7 @@ import { xrgbToRgb } from '../surface/pixels.js';
 
 export async function snapshot(opts: SnapshotOptions): Promise<void> {
   const log = (m: string) => process.stderr.write(`vgpu-vnc: ${m}\n`);
-  const opened = await openSource({ device: opts.device, demo: false }, log);
+  const opened = await openSource(opts.source, log);
   try {
     const frame = await opened.source.nextFrame();
     if (frame.kind === 'no-signal') throw new Error(`no picture to save: ${frame.reason}`);

@@ -36,7 +36,18 @@ describe('command-line errors are one line, exit 2, no stack trace', () => {
   const cases: [string, string[], RegExp][] = [
     ['nothing to show', [], /give --device PATH or --demo/],
     ['both sources', ['--demo', '--device', '/tmp/x'], /exclude each other/],
-    ['vfio not yet', ['--device', '/dev/vfio/3'], /not supported yet/],
+    ['the VFIO container is not a device', ['--device', '/dev/vfio/vfio'], /is the VFIO container/],
+    ['a VFIO path that is neither group nor cdev', ['--device', '/dev/vfio/abc'], /expected \/dev\/vfio\/N/],
+    ['device fd below 3', ['--device-fd', '1'], /--device-fd: expected a whole number/],
+    ['device fd not a number', ['--device-fd', 'x'], /--device-fd/],
+    ['negative vmm pid', ['--vmm-pid', '-5'], /--vmm-pid: expected a whole number/],
+    ['two device options', ['--device', '/dev/vfio/3', '--vmm-pid', '42'], /--device and --vmm-pid exclude each other/],
+    ['resolution not WxH', ['--device', '/dev/vfio/3', '--resolution', 'big'], /--resolution: expected WIDTHxHEIGHT/],
+    ['resolution too large for an EDID', ['--device', '/dev/vfio/3', '--resolution', '9000x9000'], /--resolution 9000x9000/],
+    ['resolution without a VFIO device', ['--demo', '--resolution', '1280x720'], /needs a VFIO device/],
+    ['device name with a file', ['--device', '/etc/hostname', '--device-name', 'x'], /--device-name goes with/],
+    ['probe of a file', ['probe', '--device', '/etc/hostname'], /probe: give a VFIO device/],
+    ['snapshot of the demo', ['snapshot', '--demo', '-o', '/tmp/x.png'], /Unknown argument|nothing to show/],
     ['bad listen', ['--demo', '--listen', 'nonsense'], /--listen/],
     ['bad fps', ['--demo', '--max-fps', '0'], /--max-fps/],
     ['fps not a number', ['--demo', '--max-fps', 'fast'], /--max-fps/],
@@ -54,6 +65,21 @@ describe('command-line errors are one line, exit 2, no stack trace', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('device errors at run time are one line, exit 1, no stack trace', () => {
+  it.each([
+    ['a VFIO group that does not exist', ['probe', '--device', '/dev/vfio/987654']],
+    ['a socket nobody listens on', ['probe', '--device-socket', '/nonexistent/vgpu.sock']],
+    ['a VMM pid that does not exist', ['probe', '--vmm-pid', '4194303']],
+  ])('%s', (_name, args) => {
+    const r = run(args);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^vgpu-vnc: /);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
