@@ -52,7 +52,8 @@ export class Observer {
     const o = new Observer(socket, encoding, pf);
     await o.handshake();
     void o.loop().catch((e: Error) => {
-      if (!o.error) o.error = e.message;
+      // A server-side close is reported as `closed`; anything else broke the stream.
+      if (!o.error && !o.closed) o.error = e.message;
     });
     return o;
   }
