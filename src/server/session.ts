@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Display, InputSink } from './display.js';
 import type { Encoder, Rect } from '../rfb/encodings/types.js';
-import { chooseEncoding, createEncoder } from '../rfb/encodings/index.js';
+import { chooseEncoding, createEncoder, encoderOptionsFrom, isTunable } from '../rfb/encodings/index.js';
 import { SERVER_PIXEL_FORMAT, validatePixelFormat, type PixelFormat } from '../rfb/pixel-format.js';
 import { intersect, type TileGrid } from '../surface/dirty.js';
 import {
@@ -38,6 +38,8 @@ export interface SessionOptions {
   stallTimeoutMs?: number;
   /** A client that sends nothing for this long after the handshake is dropped (default 0: never). */
   idleTimeoutMs?: number;
+  /** Areas sent lossy (JPEG) are sent again losslessly once unchanged this long (default 500 ms). */
+  losslessRefreshMs?: number;
 }
 
 /** Unsent bytes above which no further update is encoded (resume on 'drain'). */
@@ -56,12 +58,15 @@ const MAX_PENDING_ANSWERS = 64;
 /** After a failure message, how long the peer gets to read it before the socket is destroyed. */
 const LINGER_MS = 2_000;
 const MAX_RECTS_PER_UPDATE = 0xfffe; // 0xffff means "until LastRect"
+const LOSSLESS_REFRESH_MS = 500;
 
 const ENCODING_NAMES: Record<number, string> = {
   [Encoding.Raw]: 'Raw',
   [Encoding.RRE]: 'RRE',
   [Encoding.Hextile]: 'Hextile',
   [Encoding.ZRLE]: 'ZRLE',
+  [Encoding.Tight]: 'Tight',
+  [Encoding.TightPNG]: 'TightPNG',
 };
 
 interface Capabilities {
@@ -78,6 +83,14 @@ export class ClientSession extends EventEmitter {
   /** Set when ServerInit is written: from then on the client has a framebuffer. */
   private grid: TileGrid | undefined;
   private pending: Uint8Array = new Uint8Array(0);
+  /**
+   * Lossless refresh (as TigerVNC): tiles the client holds as JPEG, when each went out lossy,
+   * and the pending tiles that are such a refresh (sent with the encoder in lossless mode).
+   */
+  private lossy: Uint8Array = new Uint8Array(0);
+  private lossyAt: Float64Array = new Float64Array(0);
+  private refresh: Uint8Array = new Uint8Array(0);
+  private refreshTimer: NodeJS.Timeout | undefined;
   private readonly handshakeBytes: PushedBytes;
   private readonly reader = new ClientMessageReader();
   private handshakeTimer: NodeJS.Timeout | undefined;
@@ -151,6 +164,7 @@ export class ClientSession extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.handshakeTimer);
+    clearTimeout(this.refreshTimer);
     clearTimeout(this.stallTimer);
     clearTimeout(this.idleTimer);
     this.display.off('damage', this.onDamage);
@@ -369,6 +383,8 @@ export class ClientSession extends EventEmitter {
     if (chosen !== this.encoder.encoding)
       this.options.log(`encoding ${ENCODING_NAMES[chosen] ?? chosen}`);
     this.encoder = this.encoderFor(chosen);
+    // Compression level, JPEG quality / fine quality / subsampling: the latest list rules.
+    if (isTunable(this.encoder)) this.encoder.configure(encoderOptionsFrom(list));
     // Confirm extensions the client cannot use before the server has shown support.
     if (this.caps.fence && !this.fenceConfirmed) {
       this.fenceConfirmed = true;
@@ -410,13 +426,24 @@ export class ClientSession extends EventEmitter {
   private adoptSurface(fill: 0 | 1): void {
     this.grid = this.display.grid;
     this.pending = this.grid.newBitmap(fill);
+    this.lossy = this.grid.newBitmap(0);
+    this.lossyAt = new Float64Array(this.grid.count);
+    this.refresh = this.grid.newBitmap(0);
   }
 
   private damage(bitmap: Uint8Array): void {
     if (!this.grid) return;
     const p = this.pending;
-    if (bitmap.length !== p.length) p.fill(1); // damage of another grid: be safe, resend all
-    else for (let i = 0; i < p.length; i++) p[i]! |= bitmap[i]!;
+    if (bitmap.length !== p.length) {
+      p.fill(1); // damage of another grid: be safe, resend all
+      this.refresh.fill(0);
+    } else {
+      const refresh = this.refresh;
+      for (let i = 0; i < p.length; i++) {
+        p[i]! |= bitmap[i]!;
+        if (bitmap[i]) refresh[i] = 0; // changed again: an ordinary update, lossy or not
+      }
+    }
     this.maybeSendUpdate();
   }
 
@@ -482,19 +509,90 @@ export class ClientSession extends EventEmitter {
       return;
     }
     const encoded: Buffer[][] = [];
-    for (const r of rects) {
-      const parts: Buffer[] = [];
-      const n = this.encoder.encode(this.display.surface, r, this.pf, parts);
-      for (let i = 0; i < n; i++) encoded.push(i === 0 ? parts : []);
-      if (n === 0 && parts.length) throw new Error('encoder wrote bytes for zero rectangles');
+    const encoder = this.encoder;
+    const tunable = isTunable(encoder);
+    // Refresh tiles go in rects of their own, encoded losslessly.
+    const refreshing = tunable && area !== undefined && this.refresh.includes(1);
+    const refreshRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, false), area) : [];
+    const normalRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, true), area) : rects;
+    const encodeAll = (list: Rect[]): void => {
+      for (const r of list) {
+        const parts: Buffer[] = [];
+        const n = encoder.encode(this.display.surface, r, this.pf, parts);
+        for (let i = 0; i < n; i++) encoded.push(i === 0 ? parts : []);
+        if (n === 0 && parts.length) throw new Error('encoder wrote bytes for zero rectangles');
+      }
+    };
+    encodeAll(normalRects);
+    if (refreshRects.length && isTunable(encoder)) {
+      encoder.lossless = true;
+      try {
+        encodeAll(refreshRects);
+      } finally {
+        encoder.lossless = false;
+      }
     }
+    const sentBefore = tunable || this.lossy.includes(1) ? this.pending.slice() : undefined;
     if (area) clearCovered(this.grid, this.pending, area);
+    if (sentBefore) this.trackLossy(sentBefore, tunable ? encoder.takeLossyRects() : []);
     this.sendUpdate(noData, encoded);
     if (this.requestOutstanding) {
       this.requestOutstanding = false;
       this.requestArea = undefined;
     }
     if (this.continuousOn) this.display.wantFrame();
+  }
+
+  /**
+   * After an update: tiles just sent are no longer lossy unless the encoder sent them lossy;
+   * lossy ones get a lossless refresh once unchanged for the refresh delay.
+   */
+  private trackLossy(pendingBefore: Uint8Array, lossyRects: Rect[]): void {
+    const grid = this.grid!;
+    for (let i = 0; i < pendingBefore.length; i++) {
+      if (pendingBefore[i] && !this.pending[i]) {
+        this.lossy[i] = 0;
+        this.refresh[i] = 0;
+      }
+    }
+    if (lossyRects.length === 0) return;
+    const now = performance.now();
+    const marks = grid.newBitmap(0);
+    for (const r of lossyRects) grid.markRect(marks, r);
+    for (let i = 0; i < marks.length; i++) {
+      if (!marks[i]) continue;
+      this.lossy[i] = 1;
+      this.lossyAt[i] = now;
+    }
+    this.scheduleRefresh();
+  }
+
+  private scheduleRefresh(): void {
+    if (this.refreshTimer || this.closed) return;
+    const delay = this.options.losslessRefreshMs ?? LOSSLESS_REFRESH_MS;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.guard(() => this.dueRefresh(delay));
+    }, delay);
+    this.refreshTimer.unref();
+  }
+
+  /** Lossy tiles unchanged for `delay` become pending refreshes; the rest are looked at later. */
+  private dueRefresh(delay: number): void {
+    const now = performance.now();
+    let waiting = false, due = false;
+    for (let i = 0; i < this.lossy.length; i++) {
+      if (!this.lossy[i] || this.pending[i]) continue;
+      if (now - this.lossyAt[i]! >= delay - 1) {
+        this.pending[i] = 1;
+        this.refresh[i] = 1;
+        due = true;
+      } else {
+        waiting = true;
+      }
+    }
+    if (waiting) this.scheduleRefresh();
+    if (due) this.maybeSendUpdate();
   }
 
   /**
@@ -521,6 +619,13 @@ export class ClientSession extends EventEmitter {
     }
     this.socket.uncork();
   }
+}
+
+/** a AND b (or a AND NOT b), as a new bitmap. */
+function andBitmaps(a: Uint8Array, b: Uint8Array, invertB: boolean): Uint8Array {
+  const out = new Uint8Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! & (invertB ? b[i]! ^ 1 : b[i]!);
+  return out;
 }
 
 function union(a: Rect | undefined, b: Rect | undefined): Rect | undefined {

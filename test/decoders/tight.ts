@@ -16,6 +16,13 @@ class InflateStream {
     this.compressed = [];
     this.inflatedSoFar = 0;
   }
+  snapshot(): () => void {
+    const compressed = [...this.compressed], inflated = this.inflatedSoFar;
+    return () => {
+      this.compressed = compressed;
+      this.inflatedSoFar = inflated;
+    };
+  }
   next(data: Buffer): Buffer {
     this.compressed.push(data);
     const all = inflateSync(Buffer.concat(this.compressed), { finishFlush: constants.Z_SYNC_FLUSH });
@@ -50,6 +57,16 @@ export class TightDecoder {
   readonly jpegRects: DecodedRect[] = [];
 
   constructor(readonly png: boolean) {}
+
+  /** Undo for a decode that ran out of bytes (a client reading from a socket retries later). */
+  snapshot(): () => void {
+    const undo = this.streams.map((z) => z.snapshot());
+    const jpegs = this.jpegRects.length;
+    return () => {
+      for (const u of undo) u();
+      this.jpegRects.length = jpegs;
+    };
+  }
 
   private tpixel(r: Reader, pf: PixelFormat): number {
     if (!tpixelRgb(pf)) return r.pixel(pf);
