@@ -3,6 +3,8 @@
 import yargs, { type Argv } from 'yargs';
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { PlainUsers } from './rfb/security/plain.js';
+import { certificateTlsContext } from './server/transport/tls.js';
 import type { VfioDeviceSpec } from './source/vfio-open.js';
 import { edidResolutionProblem } from './source/vfio-edid.js';
 
@@ -31,6 +33,14 @@ export interface ServeOptions {
   maxFps: number;
   viewOnly: boolean;
   insecure: boolean;
+  /** Web viewer: on the RFB port ('same') or on its own address; absent: none. */
+  web?: ListenAddress | 'same';
+  /** Certificate and key (PEM) for VeNCrypt X509* and HTTPS/WSS. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Connections served at once. */
+  maxConnections: number;
+  /** Plain users (salted scrypt hashes) for VeNCrypt TLSPlain/X509Plain and Plain over WSS. */
+  users?: PlainUsers;
 }
 
 export interface SnapshotOptions {
@@ -39,6 +49,7 @@ export interface SnapshotOptions {
 }
 
 const PASSWORD_ENV = 'VGPU_VNC_PASSWORD';
+const NEW_PASSWORD_ENV = 'VGPU_VNC_NEW_PASSWORD';
 
 export function parseListen(value: string): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
@@ -159,9 +170,59 @@ function serveOptions(argv: Record<string, unknown>): ServeOptions {
   const listen = parseListen(argv.listen as string);
   const password = readPassword(argv['password-file'] as string | undefined);
   const insecure = Boolean(argv.insecure);
-  if (!isLoopback(listen.host) && password === undefined && !insecure)
-    throw new UsageError(`refusing to serve without a password on ${listen.host}: give --password-file (or ${PASSWORD_ENV}), or --insecure if you really mean it`);
-  return { source, listen, password, maxFps, viewOnly: Boolean(argv['view-only']), insecure };
+  const security = securityOptions(argv, listen, password, insecure);
+  return { source, listen, password, maxFps, viewOnly: Boolean(argv['view-only']), insecure, ...security };
+}
+
+/** `--web` alone: the RFB port serves browsers too; `--web HOST:PORT`: a port of its own. */
+export function parseWeb(value: string): ListenAddress | 'same' {
+  if (value === '' || value === 'same') return 'same';
+  try {
+    return parseListen(value);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^--listen/, '--web').replace('HOST:PORT (', 'HOST:PORT, or nothing for the VNC port ('));
+  }
+}
+
+function readFileOption(option: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${option}: cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Security and web options of `serve`, checked together (they constrain each other). */
+function securityOptions(argv: Record<string, unknown>, listen: ListenAddress, password: string | undefined, insecure: boolean) {
+  const certFile = argv['tls-cert'] as string | undefined, keyFile = argv['tls-key'] as string | undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both or neither');
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (certFile !== undefined && keyFile !== undefined) {
+    tls = { cert: readFileOption('--tls-cert', certFile), key: readFileOption('--tls-key', keyFile) };
+    try {
+      certificateTlsContext(tls);
+    } catch (err) {
+      throw new UsageError(`--tls-cert/--tls-key: ${(err as Error).message}`);
+    }
+  }
+  const maxConnections = argv['max-connections'] as number;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > 1000)
+    throw new UsageError(`--max-connections: expected a whole number 1-1000, got ${String(argv['max-connections'])}`);
+  let users: PlainUsers | undefined;
+  const usersFile = argv['plain-users'] as string | undefined;
+  if (usersFile !== undefined) {
+    try {
+      users = PlainUsers.parse(readFileOption('--plain-users', usersFile).toString('utf8'), usersFile);
+    } catch (err) {
+      throw err instanceof UsageError ? err : new UsageError(`--plain-users: ${(err as Error).message}`);
+    }
+  }
+  const webArg = argv.web as string | undefined;
+  const web = webArg === undefined ? undefined : parseWeb(webArg);
+  const exposed = [listen.host, ...(web && web !== 'same' ? [web.host] : [])].find((h) => !isLoopback(h));
+  if (exposed !== undefined && password === undefined && users === undefined && !insecure)
+    throw new UsageError(`refusing to serve without a password on ${exposed}: give --password-file (or ${PASSWORD_ENV}) or --plain-users, or --insecure if you really mean it`);
+  return { web, tls, maxConnections, users };
 }
 
 function buildParser(args: string[]): Argv {
@@ -178,7 +239,12 @@ function buildParser(args: string[]): Argv {
           .option('password-file', { type: 'string', describe: `file holding the VNC password (or set ${PASSWORD_ENV})` })
           .option('max-fps', { type: 'number', default: 60, describe: 'highest capture rate' })
           .option('view-only', { type: 'boolean', default: false, describe: 'ignore keyboard and mouse (always, until an input path exists)' })
-          .option('insecure', { type: 'boolean', default: false, describe: 'allow no password on a non-loopback address' }),
+          .option('insecure', { type: 'boolean', default: false, describe: 'allow no password on a non-loopback address' })
+          .option('web', { type: 'string', describe: 'also serve the browser viewer: alone on the VNC port, or on HOST:PORT' })
+          .option('tls-cert', { type: 'string', describe: 'PEM certificate: VeNCrypt X509 and HTTPS/WSS (with --tls-key)' })
+          .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
+          .option('plain-users', { type: 'string', describe: "users file of salted scrypt hashes (see 'vgpu-vnc passwd') for user/password logins" })
+          .option('max-connections', { type: 'number', default: 16, describe: 'connections served at once' }),
       async (argv) => {
         const { serve } = await import('./server/serve.js');
         await serve(serveOptions(argv));
@@ -203,6 +269,19 @@ function buildParser(args: string[]): Argv {
         if (source.kind !== 'vfio') throw new UsageError('probe: give a VFIO device (--device /dev/vfio/N, --device-fd, --device-socket or --vmm-pid)');
         const { probeVfio } = await import('./source/vfio-probe.js');
         process.stdout.write(`${await probeVfio(source.spec)}\n`);
+      },
+    )
+    .command(
+      'passwd <file> <user>',
+      `add or replace USER in a --plain-users FILE; the password comes from ${NEW_PASSWORD_ENV} or the first line of stdin`,
+      (y) => y.positional('file', { type: 'string', demandOption: true }).positional('user', { type: 'string', demandOption: true }),
+      async (argv) => {
+        const { setUserPassword } = await import('./server/passwd.js');
+        try {
+          await setUserPassword(argv.file, argv.user, process.env[NEW_PASSWORD_ENV]);
+        } catch (err) {
+          throw new UsageError(`passwd: ${(err as Error).message}`);
+        }
       },
     )
     .strict()

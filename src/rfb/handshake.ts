@@ -3,6 +3,7 @@
 // feeds it bytes and learns the outcome; no session state lives here.
 import { SecurityResult, SecurityType } from './constants.js';
 import { ByteQueue, ProtocolError } from './reader.js';
+import type { SecureContext } from 'node:tls';
 import type { HandshakeIO, SecurityHandler } from './security/index.js';
 
 export type RfbVersion = '3.3' | '3.7' | '3.8';
@@ -10,6 +11,8 @@ export type RfbVersion = '3.3' | '3.7' | '3.8';
 export interface HandshakeResult {
   version: RfbVersion;
   securityType: number;
+  /** What was used, for logs ("VNC authentication", "VeNCrypt X509Plain (user alice)"). */
+  securityName: string;
   /** ClientInit's shared flag: false asks the server to disconnect every other client. */
   shared: boolean;
 }
@@ -19,9 +22,20 @@ export interface HandshakeOptions {
   security: SecurityHandler[];
   /** Remote address, for password-guessing throttles. */
   peer?: string;
+  /**
+   * Set when this client may not connect at all (connection limit, blocked address, nothing
+   * it may use): the reason is sent right after the version exchange, before any security
+   * work, and the handshake fails with it.
+   */
+  refusal?: string;
   /** The ServerInit message, built when it is sent (the surface may change meanwhile). */
   serverInit: () => Buffer;
 }
+
+const SECURITY_NAMES: Record<number, string> = {
+  [SecurityType.None]: 'no authentication',
+  [SecurityType.VncAuth]: 'VNC authentication',
+};
 
 /** The server always announces 3.8; clients answer with what they speak. */
 export const SERVER_VERSION = Buffer.from('RFB 003.008\n', 'latin1');
@@ -56,9 +70,15 @@ function reasonString(reason: string): Buffer {
  * client should be told has been written and a ProtocolError says why (one line).
  */
 export async function serverHandshake(io: HandshakeIO, opts: HandshakeOptions): Promise<HandshakeResult> {
-  if (opts.security.length === 0) throw new Error('serverHandshake: no security types to offer');
+  if (opts.security.length === 0 && opts.refusal === undefined) throw new Error('serverHandshake: no security types to offer');
   io.write(SERVER_VERSION);
   const version = negotiateVersion(await io.read(12));
+
+  if (opts.refusal !== undefined) {
+    // rfbproto: 3.3 gets security type 0 (a u32), 3.7+ an empty list (a u8 0); then the reason.
+    io.write(Buffer.concat([version === '3.3' ? u32(SecurityType.Invalid) : Buffer.from([0]), reasonString(opts.refusal)]));
+    throw new ProtocolError(opts.refusal);
+  }
 
   let handler: SecurityHandler;
   if (version === '3.3') {
@@ -95,7 +115,8 @@ export async function serverHandshake(io: HandshakeIO, opts: HandshakeOptions): 
 
   const shared = (await io.read(1))[0]! !== 0;
   io.write(opts.serverInit());
-  return { version, securityType: handler.type, shared };
+  const securityName = handler.name ?? SECURITY_NAMES[handler.type] ?? `security type ${handler.type}`;
+  return { version, securityType: handler.type, securityName, shared };
 }
 
 /**
@@ -107,7 +128,21 @@ export class PushedBytes {
   private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private error: Error | undefined;
 
-  constructor(readonly write: (data: Buffer) => void) {}
+  /**
+   * `startTls`, when the transport can, switches the connection to TLS; it is called only
+   * when no client bytes are waiting (a client starts TLS only after the server's go-ahead).
+   */
+  constructor(
+    readonly write: (data: Buffer) => void,
+    private readonly switchToTls?: (context: SecureContext) => Promise<void>,
+  ) {
+    if (!switchToTls) this.startTls = undefined;
+  }
+
+  startTls? = (context: SecureContext): Promise<void> => {
+    if (this.queue.length > 0) return Promise.reject(new ProtocolError('client sent data before the TLS handshake'));
+    return this.switchToTls!(context);
+  };
 
   push(chunk: Buffer): void {
     this.queue.push(chunk);

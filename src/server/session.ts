@@ -19,11 +19,12 @@ import {
   Encoding,
   FenceFlag,
   PseudoEncoding,
-  SecurityType,
 } from '../rfb/constants.js';
 import { ClientMessageReader, ProtocolError, type ClientMessage } from '../rfb/reader.js';
 import { PushedBytes, serverHandshake } from '../rfb/handshake.js';
-import { securityHandlers } from '../rfb/security/index.js';
+import { securityHandlers, type SecurityHandler } from '../rfb/security/index.js';
+import type { SecureContext } from 'node:tls';
+import { upgradeToTls } from './transport/tls.js';
 import * as W from '../rfb/writer.js';
 
 export interface SessionOptions {
@@ -40,6 +41,12 @@ export interface SessionOptions {
   idleTimeoutMs?: number;
   /** Areas sent lossy (JPEG) are sent again losslessly once unchanged this long (default 500 ms). */
   losslessRefreshMs?: number;
+  /** Security types to offer (built per connection by the listener); default from `password`. */
+  security?: SecurityHandler[];
+  /** Refuse this client after the version exchange with this reason (limits, blocked address). */
+  refusal?: string;
+  /** Remote address, for throttles; default the socket's remoteAddress. */
+  peer?: string;
 }
 
 /** Unsent bytes above which no further update is encoded (resume on 'drain'). */
@@ -139,24 +146,56 @@ export class ClientSession extends EventEmitter {
     this.guard(() => this.maybeSendUpdate());
   };
 
+  /** The connection; replaced by its TLS layer when VeNCrypt starts TLS. */
+  private socket: Duplex;
+
   constructor(
-    private readonly socket: Duplex,
+    socket: Duplex,
     private readonly display: Display,
     private readonly options: SessionOptions,
   ) {
     super();
+    this.socket = socket;
     this.encoder = this.encoderFor(Encoding.Raw);
-    this.handshakeBytes = new PushedBytes((data) => this.write(data));
-    socket.on('data', this.onData);
-    socket.on('error', this.onSocketError);
-    socket.on('end', this.onSocketGone);
-    socket.on('close', this.onSocketGone);
+    this.handshakeBytes = new PushedBytes(
+      (data) => this.write(data),
+      (context) => this.startTls(context),
+    );
+    this.attachSocket(socket);
     display.on('damage', this.onDamage);
     display.on('resize', this.onResize);
     const handshakeMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.handshakeTimer = setTimeout(() => this.close(`handshake not completed within ${handshakeMs} ms`, true), handshakeMs);
     this.handshakeTimer.unref();
     void this.handshake();
+  }
+
+  private attachSocket(socket: Duplex): void {
+    socket.on('data', this.onData);
+    socket.on('error', this.onSocketError);
+    socket.on('end', this.onSocketGone);
+    socket.on('close', this.onSocketGone);
+  }
+
+  /**
+   * VeNCrypt: from now on the connection speaks TLS. The TLS socket takes over the raw one;
+   * session listeners move to it at once so a peer vanishing mid-handshake still closes us.
+   */
+  private async startTls(context: SecureContext): Promise<void> {
+    const raw = this.socket;
+    raw.off('data', this.onData);
+    raw.off('error', this.onSocketError);
+    raw.off('end', this.onSocketGone);
+    raw.off('close', this.onSocketGone);
+    raw.on('error', () => {}); // reported by the TLS socket
+    const { socket, secure } = upgradeToTls(raw, context);
+    this.socket = socket;
+    this.attachSocket(socket);
+    try {
+      await secure;
+    } catch (err) {
+      throw new ProtocolError((err as Error).message);
+    }
   }
 
   /** Ends this session (idempotent). `flush` lets already written bytes reach the client. */
@@ -245,10 +284,11 @@ export class ClientSession extends EventEmitter {
   // ---- handshake ----
 
   private async handshake(): Promise<void> {
-    const peer = (this.socket as Duplex & { remoteAddress?: string }).remoteAddress;
+    const peer = this.options.peer ?? (this.socket as Duplex & { remoteAddress?: string }).remoteAddress;
     try {
       const result = await serverHandshake(this.handshakeBytes, {
-        security: securityHandlers(this.options),
+        security: this.options.security ?? securityHandlers(this.options),
+        refusal: this.options.refusal,
         peer,
         serverInit: () => {
           // The client's framebuffer starts now, at the size ServerInit announces.
@@ -260,8 +300,7 @@ export class ClientSession extends EventEmitter {
       if (this.closed) return;
       clearTimeout(this.handshakeTimer);
       this.resetIdle();
-      const security = result.securityType === SecurityType.VncAuth ? 'VNC authentication' : 'no authentication';
-      this.options.log(`RFB ${result.version}, ${security}, ${result.shared ? 'shared' : 'exclusive'}`);
+      this.options.log(`RFB ${result.version}, ${result.securityName}, ${result.shared ? 'shared' : 'exclusive'}`);
       this.emit('shared', result.shared);
       const rest = this.handshakeBytes.takeRest();
       this.guard(() => this.receive(rest));

@@ -69,7 +69,7 @@ describe('security None', () => {
     expect(await c.take()).toEqual(u32(1));
     c.send(Buffer.from([1])); // ClientInit, shared
     expect(await c.take()).toEqual(SERVER_INIT);
-    expect(await c.done).toEqual({ version: '3.3', securityType: 1, shared: true });
+    expect(await c.done).toEqual({ version: '3.3', securityType: 1, securityName: 'no authentication', shared: true });
   });
 
   it('3.7: a list of types, no SecurityResult after None', async () => {
@@ -81,7 +81,7 @@ describe('security None', () => {
     expect((await c.take()).length).toBe(0);
     c.send(Buffer.from([0])); // exclusive
     expect(await c.take()).toEqual(SERVER_INIT);
-    expect(await c.done).toEqual({ version: '3.7', securityType: 1, shared: false });
+    expect(await c.done).toEqual({ version: '3.7', securityType: 1, securityName: 'no authentication', shared: false });
   });
 
   it('3.8 and 3.889: a list, then SecurityResult OK', async () => {
