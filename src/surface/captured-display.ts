@@ -46,9 +46,18 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.grid = new TileGrid(w, h, this.tileSize);
   }
 
-  /** Capture the first frame so the first client sees the guest's real mode. */
-  async start(): Promise<void> {
+  /**
+   * Capture the first frame so the first client sees the guest's real mode. A source that
+   * has no picture yet often has a transient reason (mbochs answers the first query after a
+   * mode change with ENOMEM), so give it a moment before settling for "no signal".
+   */
+  async start(settleMs = 1000): Promise<void> {
+    const end = performance.now() + settleMs;
     await this.tick();
+    while (this.lastProblem !== undefined && performance.now() < end && !this.closed) {
+      await new Promise((r) => setTimeout(r, 50));
+      await this.tick();
+    }
   }
 
   wantFrame(): void {

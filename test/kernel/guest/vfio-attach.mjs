@@ -4,7 +4,7 @@
 // pidfd_getfd from the painter's pid), captures, and must see exactly the painted pixels.
 //   node vfio-attach.mjs PAINTER   (devices: mdpy-xga, mbochs_rw-medium, mbochs-medium)
 // Prints "vfio: PASS name (ms)" / "vfio: FAIL name: why" lines and "vfio: DONE pass N fail M".
-// With VFIO_SERVE=1 it then serves a painted mbochs_rw device over VNC on port 5900 for the host's
+// With VFIO_SERVE=1 it then runs `vgpu-vnc --vmm-pid` on a painted mbochs_rw device (port 5900) for the host's
 // client: "vfio: READY 1" (1024x768, seed 7); after the host creates /results/next, a mode change
 // and "vfio: READY 2" (1280x720, seed 8); it ends when the host creates /results/done.
 import { spawn } from 'node:child_process';
@@ -238,37 +238,41 @@ async function waitForFile(path, ms = 120_000) {
   }
 }
 
-/** Keeps asking the display for frames until it shows a plane of this size. */
-async function displayShows(display, width, height) {
-  for (let i = 0; i < 200; i++) {
-    if (display.plane?.width === width && display.plane?.height === height) return;
-    display.wantFrame();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`the display never showed ${width}x${height}`);
-}
-
+/**
+ * The real command, as a user runs it next to a VMM: `vgpu-vnc --vmm-pid PID` takes the device
+ * fd from the painter (pidfd_getfd) and serves it; the guest's address is not loopback, hence
+ * --insecure (the host reaches it only through QEMU's hostfwd on 127.0.0.1).
+ */
 async function serveForHost() {
-  const { CapturedDisplay } = await import(`${dist}/surface/captured-display.js`);
-  const { VncListener } = await import(`${dist}/server/listener.js`);
   const dev = createMdev('mbochs_rw-medium');
   const painter = await startPainter(dev, '/tmp/serve.sock');
   await painter.send('mode 1024 768');
   await painter.send(`paint ${picture(1024, 768, 7).file}`);
-  const device = await openVfioDevice({ kind: 'pid', pid: painter.pid });
-  const display = new CapturedDisplay(new VfioSource(device, { log: sourceLog }), { name: 'vgpu-vnc kernel test', maxFps: 30, log });
-  await display.start();
-  await displayShows(display, 1024, 768);
-  const listener = new VncListener(display, { host: '0.0.0.0', port: 5900, viewOnly: true, log });
-  await listener.listen();
+  const server = spawn(process.execPath, ['/project/bin/vgpu-vnc', '--vmm-pid', String(painter.pid), '--listen', '0.0.0.0:5900', '--insecure', '--max-fps', '30'], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  let stderr = '';
+  server.stderr.on('data', (d) => {
+    stderr += d;
+    process.stdout.write(String(d).replace(/^(?=.)/gm, 'vfio: server: '));
+  });
+  const serverSays = async (pattern, ms = 60_000) => {
+    const end = Date.now() + ms;
+    while (!pattern.test(stderr)) {
+      if (server.exitCode !== null) throw new Error(`vgpu-vnc exited (${server.exitCode}): ${stderr}`);
+      if (Date.now() > end) throw new Error(`vgpu-vnc never said ${pattern}: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await serverSays(/serving .*\(1024x768\)/);
   log('READY 1');
   await waitForFile('/results/next');
   await painter.send('mode 1280 720');
   await painter.send(`paint ${picture(1280, 720, 8).file}`);
-  await displayShows(display, 1280, 720);
+  await serverSays(/1280x720/);
   log('READY 2');
   await waitForFile('/results/done');
-  await listener.close();
-  await display.close();
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
   await painter.stop();
 }
