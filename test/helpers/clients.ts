@@ -37,7 +37,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -232,6 +232,8 @@ export async function grabLibvnc(port: number, opts: LibvncOptions = {}): Promis
 
 export interface GvnccaptureOptions {
   host?: string;
+  /** CA certificate to trust for VeNCrypt X509* (gtk-vnc reads $HOME/.pki/CA/cacert.pem). */
+  x509CA?: string;
   timeoutMs?: number;
 }
 
@@ -244,7 +246,13 @@ export async function grabGvnccapture(port: number, opts: GvnccaptureOptions = {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return withTempDir(async (dir) => {
     const out = join(dir, 'out.png');
-    const r = await run('/usr/bin/gvnccapture', [`${opts.host ?? '127.0.0.1'}:${display}`, out], { timeoutMs });
+    let env: NodeJS.ProcessEnv | undefined;
+    if (opts.x509CA !== undefined) {
+      await mkdir(join(dir, '.pki/CA'), { recursive: true });
+      await writeFile(join(dir, '.pki/CA/cacert.pem'), await readFile(opts.x509CA));
+      env = { ...process.env, HOME: dir };
+    }
+    const r = await run('/usr/bin/gvnccapture', [`${opts.host ?? '127.0.0.1'}:${display}`, out], { timeoutMs, env });
     if (r.timedOut) throw new Error(`gvnccapture: timeout after ${timeoutMs} ms`);
     if (r.code !== 0) throw new Error(`gvnccapture: ${lastLine(r.stderr + '\n' + r.stdout.toString())}`);
     const { data, info } = await sharp(await readFile(out)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
@@ -289,6 +297,12 @@ export interface TigervncOptions {
   /** Use a reduced pixel format: 0 = 8 colours, 1 = 64, 2 = 256 (FullColor off). Default full colour. */
   lowColorLevel?: 0 | 1 | 2;
   password?: string;
+  /** -SecurityTypes, e.g. 'X509Vnc' or 'X509Plain,TLSPlain' (default: the viewer's own list). */
+  securityTypes?: string;
+  /** -X509CA: the CA (or self-signed) certificate the server's must chain to. */
+  x509CA?: string;
+  /** User name for Plain logins (with `password`, passed as VNC_USERNAME / VNC_PASSWORD). */
+  user?: string;
   /** Share the desktop (default true; false asks the server to drop other clients). */
   shared?: boolean;
   /** Size of the Xvfb screen the viewer window lives in; must exceed the framebuffer. Default 2560x1600. */
@@ -430,7 +444,11 @@ export async function openTigervnc(port: number, opts: TigervncOptions = {}): Pr
     ];
     if (opts.lowColorLevel !== undefined) args.push('-FullColor=0', '-LowColorLevel', String(opts.lowColorLevel));
     else args.push('-FullColor');
-    if (opts.password !== undefined) {
+    if (opts.securityTypes !== undefined) args.push('-SecurityTypes', opts.securityTypes);
+    if (opts.x509CA !== undefined) args.push('-X509CA', opts.x509CA);
+    // Plain credentials: the viewer reads these variables instead of asking in a dialog.
+    if (opts.user !== undefined) Object.assign(env, { VNC_USERNAME: opts.user, VNC_PASSWORD: opts.password ?? '' });
+    else if (opts.password !== undefined) {
       const file = join(home, 'passwd');
       await writeFile(file, vncPasswordFile(opts.password), { mode: 0o600 });
       args.push('-PasswordFile', file);
