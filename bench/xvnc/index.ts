@@ -10,7 +10,7 @@
 // BENCH_XVNC_PROFILE=DIR (run our server under node --cpu-prof, profiles in DIR).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FbRegionProducer } from '../../src/source/fbregion-producer.js';
@@ -162,49 +162,63 @@ export async function run(): Promise<void> {
     servers.push(us);
     return us;
   };
+  const cleanUp = async () => {
+    for (const p of players.splice(0)) await p.stop();
+    for (const s of servers.splice(0)) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // Interrupted: still stop the servers and players and free the frames in /dev/shm.
+  const onSignal = (signal: NodeJS.Signals) => void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     seedFramebuffer(fbPath);
     if (opts.targets.includes('us')) await startUs();
     if (opts.targets.includes('xvnc')) servers.push((xvnc = await startXvnc()));
     console.log(`servers: vgpu-vnc pid ${us?.pid ?? '-'}, Xvnc pid ${xvnc?.pid ?? '-'} (${xvnc?.display ?? '-'}); ` +
-      `${opts.seconds} s per cell after ${opts.warmupMs} ms warm-up; frames in ${dir}`);
+      `${opts.seconds} s per cell after ${opts.warmupMs} ms warm-up; frames in ${dir}; ${load()}`);
     for (const content of opts.contents) {
       const t0 = Date.now();
       const framesPath = join(dir, `${content}.raw`);
       const count = generateFrames(content, framesPath);
       console.log(`${content}: ${count} frames generated in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       for (const rate of opts.rates) {
-        for (const target of opts.targets) {
-          const tsPath = join(dir, `ts-${target}`);
-          let server = target === 'us' ? us! : xvnc!;
-          if (!server.alive()) {
-            console.log(`  ${server.name} died (${server.log()}); restarting`);
-            server = target === 'us' ? await startUs() : (xvnc = await startXvnc());
-            if (target === 'xvnc') servers.push(server);
-          }
-          const player = target === 'us'
-            ? startPlayer(process.execPath, [join(here, 'player-vgpu.js'), framesPath, String(count), fbPath, tsPath, String(rate), '3600'])
-            : startPlayer(tools.player, [server.display!, framesPath, String(count), tsPath, String(rate), '3600']);
-          players.push(player);
-          await sleep(500);
-          for (const enc of opts.encodings) {
+        // Us and Xvnc alternate per encoding, so a change in the machine's load between
+        // cells hits both sides of a ratio alike. Only one player runs at a time.
+        for (const enc of opts.encodings) {
+          for (const target of opts.targets) {
             let m: Measurement;
-            if (target === 'us' && ours && !ours.has(enc.rfb)) m = { unsupported: 'not in our encoder registry' } as Measurement;
-            else m = await measure(tools, server, enc, tsPath, opts);
+            if (target === 'us' && ours && !ours.has(enc.rfb)) {
+              m = { unsupported: 'not in our encoder registry' } as Measurement;
+            } else {
+              let server = target === 'us' ? us! : xvnc!;
+              if (!server.alive()) {
+                console.log(`  ${server.name} died (${server.log()}); restarting`);
+                server = target === 'us' ? await startUs() : (xvnc = await startXvnc());
+                if (target === 'xvnc') servers.push(server);
+              }
+              const tsPath = join(dir, `ts-${target}`);
+              const player = target === 'us'
+                ? startPlayer(process.execPath, [join(here, 'player-vgpu.js'), framesPath, String(count), fbPath, tsPath, String(rate), '3600'])
+                : startPlayer(tools.player, [server.display!, framesPath, String(count), tsPath, String(rate), '3600']);
+              players.push(player);
+              await sleep(500);
+              m = await measure(tools, server, enc, tsPath, opts);
+              players.splice(players.indexOf(player), 1);
+              const said = await player.stop();
+              if (/error/i.test(said)) console.log(`  player: ${said}`);
+            }
             cells.push({ content, rate, encoding: enc.key, target, m });
             console.log(`  ${content} ${rate} fps ${enc.title.padEnd(20)} ${target.padEnd(4)} ${describe(m)}`);
           }
-          const said = await player.stop();
-          players.splice(players.indexOf(player), 1);
-          if (/error/i.test(said)) console.log(`  player: ${said}`);
         }
       }
       rmSync(framesPath, { force: true });
     }
   } finally {
-    for (const p of players) await p.stop();
-    for (const s of servers) await s.stop();
-    rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanUp();
   }
   console.log('');
   console.log(formatTables(cells, opts.encodings, opts.contents, opts.rates));
@@ -212,8 +226,11 @@ export async function run(): Promise<void> {
   writeFileSync(out, JSON.stringify({ when: new Date().toISOString(), seconds: opts.seconds, cells }, null, 1));
   console.log(`\nraw results: ${out}`);
   if (opts.profileDir) console.log(`our server's CPU profile: ${opts.profileDir}`);
-  console.log(`total time: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`total time: ${((Date.now() - started) / 1000).toFixed(0)} s; ${load()}`);
 }
+
+// Other work on this 2-core machine skews every number: say how busy it was.
+const load = () => `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`;
 
 function describe(m: Measurement): string {
   if (m.error) return `error: ${m.error}`;

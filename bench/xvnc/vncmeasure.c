@@ -161,7 +161,7 @@ static double cpu_seconds(int pid) {
 
 /* ---- frames ---- */
 static const uint64_t *timestamps;
-static long last_frame = -1;
+static uint64_t last_shown; /* player timestamp of the newest frame seen */
 static int measuring;
 static long frames, bad_stamps, updates, window_updates;
 static double *latencies;
@@ -180,13 +180,14 @@ static void on_update(rfbClient *client) {
   if (client->width < 16 * STAMP_CELL || client->height < 2 * STAMP_CELL) return;
   long n = read_stamp(luma_at, client);
   if (n < 0) { if (measuring) bad_stamps++; return; }
-  long delta = last_frame < 0 ? 1 : (n - last_frame) & (STAMP_MODULO - 1);
-  if (delta == 0 || delta >= STAMP_MODULO / 2) return; /* same frame, or an older one */
-  last_frame = n;
+  /* Frames are ordered by the player's timestamps: the player zeroes the file
+   * when it starts, so a stale picture from an earlier run (no timestamp) is
+   * ignored, and a frame is new only if it became current after the last one. */
+  uint64_t shown = timestamps[n];
+  if (!shown || shown <= last_shown || (int64_t)shown > t) return;
+  last_shown = shown;
   if (!measuring) return;
   frames++;
-  uint64_t shown = timestamps[n];
-  if (!shown || (int64_t)shown > t) return; /* no timestamp: not from this run */
   if (n_latencies == cap_latencies) {
     cap_latencies = cap_latencies ? cap_latencies * 2 : 1024;
     latencies = realloc(latencies, cap_latencies * sizeof *latencies);
