@@ -7,7 +7,7 @@
 // With VFIO_SERVE=1 it then runs `vgpu-vnc --vmm-pid` on a painted mbochs_rw device (port 5900) for the host's
 // client: "vfio: READY 1" (1024x768, seed 7); after the host creates /results/next, a mode change
 // and "vfio: READY 2" (1280x720, seed 8); it ends when the host creates /results/done.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { pictureXrgb } from './picture.mjs';
@@ -248,7 +248,11 @@ async function serveForHost() {
   const painter = await startPainter(dev, '/tmp/serve.sock');
   await painter.send('mode 1024 768');
   await painter.send(`paint ${picture(1024, 768, 7).file}`);
-  const server = spawn(process.execPath, ['/project/bin/vgpu-vnc', '--vmm-pid', String(painter.pid), '--listen', '0.0.0.0:5900', '--insecure', '--max-fps', '30'], {
+  // `vgpu-vnc probe`, the first thing a user runs, through the same attach path.
+  const probe = execFileSync(process.execPath, ['/project/bin/vgpu-vnc', 'probe', '--vmm-pid', String(painter.pid)], { encoding: 'utf8' });
+  process.stdout.write(probe.replace(/^(?=.)/gm, 'vfio: probe: '));
+  assert(/display planes: .*dma-buf/.test(probe) && /primary: 1024x768/.test(probe) && /EDID region 9: max/.test(probe), 'probe output lacks the plane or EDID');
+  const server = spawn(process.execPath, ['/project/bin/vgpu-vnc', '--vmm-pid', String(painter.pid), '--listen', '0.0.0.0:5900', '--insecure', '--max-fps', '30', '--resolution', '1280x720'], {
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   let stderr = '';
@@ -265,6 +269,7 @@ async function serveForHost() {
     }
   };
   await serverSays(/serving .*\(1024x768\)/);
+  await serverSays(/EDID for 1280x720 written/);
   log('READY 1');
   await waitForFile('/results/next');
   await painter.send('mode 1280 720');
