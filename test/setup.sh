@@ -21,6 +21,7 @@ packages=(
   libvncserver-dev            # libvncclient headers + library for vncgrab
   build-essential             # cc for vncgrab (and node-gyp)
   pkg-config                  # flags for libvncclient
+  chromium                    # headless browser for the web viewer tests (playwright-core drives it)
   libx11-dev                  # Xlib headers: bench/xvnc's frame player into Xvnc
   libxext-dev                 # MIT-SHM headers: the same player
 )

@@ -2,7 +2,7 @@
 // self-signed certificate against -X509CA), and gtk-vnc's gvnccapture over VeNCrypt (it picks
 // the subtype). Each must show exactly the pixels the producer wrote, and the server log must
 // name the VeNCrypt subtype that was really used.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { freeVncPort, grabGvnccapture, grabTigervnc } from '../helpers/clients.j
 import { assertSameImage, type RgbImage } from '../helpers/image.js';
 import { BIN, startServer, type RunningServer } from '../helpers/server.js';
 import { TestProducer, makeImage, type TestImage } from '../helpers/test-producer.js';
+import { makeCertificate, makeUsersFile } from './tls-fixtures.js';
 
 /** XRGB8888 test image as RGB. */
 function expectedRgb(img: TestImage): RgbImage {
@@ -24,26 +25,6 @@ function expectedRgb(img: TestImage): RgbImage {
       rgb[o + 2] = img.pixels[s]!;
     }
   return { width, height, rgb };
-}
-
-/** A self-signed certificate for 127.0.0.1/localhost, made now (never checked in). */
-export function makeCertificate(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
-  return { cert, key };
-}
-
-/** A --plain-users file made with `vgpu-vnc passwd` (the password through the environment). */
-export function makeUsersFile(dir: string, users: Record<string, string>): string {
-  const file = join(dir, 'users');
-  for (const [user, password] of Object.entries(users)) {
-    const r = spawnSync(process.execPath, [BIN, 'passwd', file, user], { env: { ...process.env, VGPU_VNC_NEW_PASSWORD: password }, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`vgpu-vnc passwd failed: ${r.stderr}`);
-  }
-  return file;
 }
 
 describe('VeNCrypt with real clients', () => {
