@@ -92,6 +92,20 @@ export async function run(): Promise<void> {
       console.log(`${pname.padEnd(8)} ${ename.padEnd(15)} ${ms.toFixed(1).padStart(7)} ms  ${(bytes / 1024).toFixed(0).padStart(6)} KiB`);
     }
   }
+  // Small damage (a cursor, a clock): 64×64 rects of the desktop's text window, per rect.
+  for (const [ename, make] of encoders) {
+    const e = make();
+    const rects = Array.from({ length: 120 }, (_, i) => ({ x: 256 + (i % 12) * 64, y: 192 + Math.floor(i / 12) * 64, w: 64, h: 64 }));
+    for (const r of rects) e.encode(pictures[0]![1], r, SERVER_PIXEL_FORMAT, []);
+    let bytes = 0;
+    const t0 = performance.now();
+    for (const r of rects) {
+      const out: Buffer[] = [];
+      e.encode(pictures[0]![1], r, SERVER_PIXEL_FORMAT, out);
+      bytes += out.reduce((n, b) => n + b.length, 0);
+    }
+    console.log(`64x64 text rect ${ename.padEnd(15)} ${(((performance.now() - t0) / rects.length) * 1000).toFixed(0).padStart(5)} µs  ${(bytes / rects.length).toFixed(0).padStart(5)} bytes`);
+  }
   // One JPEG of a 64×64 piece of the plasma, the per-rect cost.
   const jpeg = new JpegCompressor();
   const surface = pictures[2]![1];
