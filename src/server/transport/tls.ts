@@ -37,7 +37,8 @@ export function upgradeToTls(stream: Duplex, secureContext: SecureContext): { so
       cleanup();
       reject(new Error(`TLS handshake failed: ${why}`));
     };
-    const onError = (err: Error) => fail(err.message.split('\n')[0]!);
+    // OpenSSL errors carry a short `reason` ("wrong version number"); the message is a long dump.
+    const onError = (err: Error & { reason?: string }) => fail(err.reason ?? err.message.split('\n')[0]!);
     const onClose = () => fail('connection closed');
     const onSecure = () => {
       cleanup();
