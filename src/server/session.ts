@@ -170,9 +170,9 @@ export class ClientSession extends EventEmitter {
     void this.handshake();
   }
 
-  private attachSocket(socket: Duplex): void {
+  private attachSocket(socket: Duplex, errors = true): void {
     socket.on('data', this.onData);
-    socket.on('error', this.onSocketError);
+    if (errors) socket.on('error', this.onSocketError);
     socket.on('end', this.onSocketGone);
     socket.on('close', this.onSocketGone);
   }
@@ -190,12 +190,14 @@ export class ClientSession extends EventEmitter {
     raw.on('error', () => {}); // reported by the TLS socket
     const { socket, secure } = upgradeToTls(raw, context);
     this.socket = socket;
-    this.attachSocket(socket);
+    // Errors during the TLS handshake are reported (in one line) by `secure`, not as socket errors.
+    this.attachSocket(socket, false);
     try {
       await secure;
     } catch (err) {
       throw new ProtocolError((err as Error).message);
     }
+    socket.on('error', this.onSocketError);
   }
 
   /** Ends this session (idempotent). `flush` lets already written bytes reach the client. */
