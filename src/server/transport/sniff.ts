@@ -13,9 +13,9 @@ function isTlsHello(b: Buffer): boolean {
   return b[0] === 0x16 && (b.length < 2 || b[1] === 0x03);
 }
 
-/** An HTTP/1.x request line starts with a method token and a space ("GET /...", "HEAD /..."). */
+/** An HTTP/1.x request line starts with a method and a space ("GET /...", "HEAD /..."). */
 function isHttpRequest(b: Buffer): boolean {
-  return /^[A-Z]{3,7} /.test(b.subarray(0, 8).toString('latin1'));
+  return /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|TRACE|CONNECT) /.test(b.subarray(0, 8).toString('latin1'));
 }
 
 export function classify(first: Buffer): FirstBytes {
