@@ -33,6 +33,10 @@ describe('command-line errors are one line, exit 2, no stack trace', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vgpu-cli-'));
   const empty = join(dir, 'empty');
   writeFileSync(empty, '');
+  const junk = join(dir, 'junk.pem');
+  writeFileSync(junk, 'not a certificate\n');
+  const plaintextUsers = join(dir, 'users');
+  writeFileSync(plaintextUsers, 'alice:wonderland\n');
   const cases: [string, string[], RegExp][] = [
     ['nothing to show', [], /give --device PATH or --demo/],
     ['both sources', ['--demo', '--device', '/tmp/x'], /exclude each other/],
@@ -58,9 +62,22 @@ describe('command-line errors are one line, exit 2, no stack trace', () => {
     ['snapshot without output', ['snapshot', '--device', '/tmp/x'], /Missing required argument/i],
     ['device that does not exist', ['--device', join(dir, 'missing')], /no such file/],
     ['device is a folder', ['--device', dir], /not a framebuffer file/],
+    ['bad --web address', ['--demo', '--web', 'nowhere'], /^vgpu-vnc: --web: expected HOST:PORT/],
+    ['--web port out of range', ['--demo', '--web', '127.0.0.1:70000'], /--web: port 70000/],
+    ['--tls-cert without --tls-key', ['--demo', '--tls-cert', junk], /--tls-cert and --tls-key go together/],
+    ['--tls-cert that cannot be read', ['--demo', '--tls-cert', join(dir, 'nope'), '--tls-key', junk], /--tls-cert: cannot read/],
+    ['--tls-cert that is not PEM', ['--demo', '--tls-cert', junk, '--tls-key', junk], /--tls-cert\/--tls-key: certificate or key not usable/],
+    ['--max-connections 0', ['--demo', '--max-connections', '0'], /--max-connections: expected a whole number 1-1000/],
+    ['--max-connections not a number', ['--demo', '--max-connections', 'many'], /--max-connections/],
+    ['--max-connections fraction', ['--demo', '--max-connections', '2.5'], /--max-connections/],
+    ['--plain-users missing', ['--demo', '--plain-users', join(dir, 'nope')], /--plain-users: cannot read/],
+    ['--plain-users with a plaintext password', ['--demo', '--plain-users', plaintextUsers], /--plain-users: .*line 1: not a scrypt hash/],
+    ['no password on a public --web address', ['--demo', '--web', '0.0.0.0:6999'], /refusing to serve without a password on 0.0.0.0/],
+    ['passwd with an empty password', ['passwd', join(dir, 'new-users'), 'alice'], /passwd: empty password/],
+    ['passwd with a bad user name', ['passwd', join(dir, 'new-users'), 'a:b'], /passwd: user name 'a:b'/],
   ];
   it.each(cases)('%s', (_name, args, message) => {
-    const r = run(args, { VGPU_VNC_PASSWORD: '' });
+    const r = run(args, { VGPU_VNC_PASSWORD: '', VGPU_VNC_NEW_PASSWORD: args[0] === 'passwd' && args[2] === 'a:b' ? 'x' : '' });
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
