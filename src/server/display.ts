@@ -16,9 +16,38 @@ export interface Display extends EventEmitter {
    * framebuffer only while some session wants frames.
    */
   wantFrame(): void;
+  /** The guest's cursor plane, where the source has one (undefined: none known). */
+  readonly cursor?: CursorState;
+  /**
+   * A client's SetDesktopSize (one screen, WxH). 'forwarded': the guest was asked (EDID) and its
+   * new mode will arrive as an ordinary 'resize'; 'invalid': no mode of that size can be asked for;
+   * absent or 'prohibited': this display cannot be resized.
+   */
+  requestResize?(width: number, height: number): ResizeAnswer;
   // Events:
   //  'damage' (bitmap: Uint8Array)  — tiles of `grid` that changed in the last capture
   //  'resize' (surface: SurfaceView) — new mode; `surface` and `grid` already replaced
+  //  'cursor' (state: CursorState, shapeChanged: boolean) — `cursor` already replaced
+}
+
+export type ResizeAnswer = 'forwarded' | 'prohibited' | 'invalid';
+
+/** A cursor image: premultiplied alpha, bytes B,G,R,A per pixel (DRM ARGB8888), rows packed. */
+export interface CursorImage {
+  readonly width: number;
+  readonly height: number;
+  /** hotspot inside the image (0,0 when the guest gives none) */
+  readonly hotX: number;
+  readonly hotY: number;
+  readonly pixels: Buffer;
+}
+
+export interface CursorState {
+  /** undefined: the cursor is hidden (plane disabled) */
+  readonly image: CursorImage | undefined;
+  /** top-left of the image on the surface (may be negative or past the edge) */
+  readonly x: number;
+  readonly y: number;
 }
 
 /** Where keyboard and pointer events go (view-only when there is none). */

@@ -8,8 +8,8 @@
 // shown a picture cropped or padded to a size it no longer matches.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { Display, InputSink } from './display.js';
-import type { Encoder, Rect } from '../rfb/encodings/types.js';
+import type { CursorState, Display, InputSink } from './display.js';
+import type { Encoder, Rect, SurfaceView } from '../rfb/encodings/types.js';
 import { chooseEncoding, createEncoder, encoderOptionsFrom, isTunable } from '../rfb/encodings/index.js';
 import { SERVER_PIXEL_FORMAT, validatePixelFormat, type PixelFormat } from '../rfb/pixel-format.js';
 import { intersect, type TileGrid } from '../surface/dirty.js';
@@ -26,6 +26,7 @@ import { securityHandlers, type SecurityHandler } from '../rfb/security/index.js
 import type { SecureContext } from 'node:tls';
 import { upgradeToTls } from './transport/tls.js';
 import * as W from '../rfb/writer.js';
+import { alphaCursorRect, compositeRect, cursorBounds, cursorRect } from '../rfb/encodings/cursor.js';
 
 export interface SessionOptions {
   password?: string;
@@ -83,6 +84,8 @@ interface Capabilities {
   fence: boolean;
   continuousUpdates: boolean;
   qemuKeyEvent: boolean;
+  cursor: boolean;
+  alphaCursor: boolean;
 }
 
 export class ClientSession extends EventEmitter {
@@ -117,7 +120,15 @@ export class ClientSession extends EventEmitter {
     fence: false,
     continuousUpdates: false,
     qemuKeyEvent: false,
+    cursor: false,
+    alphaCursor: false,
   };
+  /** The cursor shape is owed to a client that draws the cursor itself. */
+  private cursorShapeDue = false;
+  /** Where the cursor was drawn into this client's picture (clients without cursor encodings). */
+  private cursorDrawn: Rect | undefined;
+  /** This client's composited pixels (same layout as the surface): the shared surface stays clean. */
+  private composite: Buffer | undefined;
   private fenceConfirmed = false;
   private continuousConfirmed = false;
   private qemuKeyConfirmed = false;
@@ -140,6 +151,7 @@ export class ClientSession extends EventEmitter {
   private readonly onSocketGone = () => this.close('client disconnected');
   private readonly onDamage = (bitmap: Uint8Array) => this.guard(() => this.damage(bitmap));
   private readonly onResize = () => this.guard(() => this.resize());
+  private readonly onCursor = (_state: CursorState, shapeChanged: boolean) => this.guard(() => this.cursorChanged(shapeChanged));
   private readonly onDrain = () => {
     this.waitingForDrain = false;
     clearTimeout(this.stallTimer);
@@ -164,6 +176,7 @@ export class ClientSession extends EventEmitter {
     this.attachSocket(socket);
     display.on('damage', this.onDamage);
     display.on('resize', this.onResize);
+    display.on('cursor', this.onCursor);
     const handshakeMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.handshakeTimer = setTimeout(() => this.close(`handshake not completed within ${handshakeMs} ms`, true), handshakeMs);
     this.handshakeTimer.unref();
@@ -210,6 +223,7 @@ export class ClientSession extends EventEmitter {
     clearTimeout(this.idleTimer);
     this.display.off('damage', this.onDamage);
     this.display.off('resize', this.onResize);
+    this.display.off('cursor', this.onCursor);
     this.socket.off('data', this.onData);
     this.socket.off('drain', this.onDrain);
     this.handshakeBytes.fail(new Error('connection closed'));
@@ -375,7 +389,7 @@ export class ClientSession extends EventEmitter {
         return;
       }
       case 'SetDesktopSize':
-        // The guest decides its mode; we cannot change it. rfbproto: always answer.
+        // The guest decides its mode; at most we ask it (EDID). rfbproto: always answer.
         if (this.extAnswers.length >= MAX_PENDING_ANSWERS) {
           // Many pipelined requests: answer what is owed now. Still owed after that means
           // the socket is backed up by a client that sends but does not read.
@@ -384,9 +398,24 @@ export class ClientSession extends EventEmitter {
             throw new ProtocolError(`${MAX_PENDING_ANSWERS} SetDesktopSize answers unread; client is not reading`);
         }
         if (this.caps.extendedDesktopSize)
-          this.extAnswers.push({ reason: DesktopSizeReason.ThisClient, status: DesktopSizeStatus.Prohibited });
+          this.extAnswers.push({ reason: DesktopSizeReason.ThisClient, status: this.desktopSizeStatus(msg) });
         return;
     }
+  }
+
+  /** The SetDesktopSize status: 4 forwarded to the guest, 3 a layout we cannot ask for, 1 not resizable. */
+  private desktopSizeStatus(msg: { width: number; height: number; screens: Array<{ x: number; y: number; w: number; h: number }> }): number {
+    if (!this.display.requestResize) return DesktopSizeStatus.Prohibited;
+    const [screen] = msg.screens;
+    // One monitor: a single screen covering the whole framebuffer.
+    const oneScreen = msg.screens.length === 1 && screen!.x === 0 && screen!.y === 0 && screen!.w === msg.width && screen!.h === msg.height;
+    if (!oneScreen || msg.width === 0 || msg.height === 0) {
+      this.options.log(`SetDesktopSize ${msg.width}x${msg.height} with ${msg.screens.length} screen(s): invalid layout (one screen covering the framebuffer only)`);
+      return DesktopSizeStatus.InvalidLayout;
+    }
+    const answer = this.display.requestResize(msg.width, msg.height);
+    this.options.log(`SetDesktopSize ${msg.width}x${msg.height}: ${answer}`);
+    return answer === 'forwarded' ? DesktopSizeStatus.Forwarded : answer === 'invalid' ? DesktopSizeStatus.InvalidLayout : DesktopSizeStatus.Prohibited;
   }
 
   private inputAllowed(): boolean {
@@ -419,7 +448,19 @@ export class ClientSession extends EventEmitter {
       fence: has(PseudoEncoding.Fence),
       continuousUpdates: has(PseudoEncoding.ContinuousUpdates),
       qemuKeyEvent: has(PseudoEncoding.QemuExtendedKeyEvent),
+      cursor: has(PseudoEncoding.Cursor),
+      alphaCursor: has(PseudoEncoding.AlphaCursor),
     };
+    // A client that now draws the cursor itself gets the shape; one that stopped gets it drawn in.
+    if (this.drawsOwnCursor()) {
+      // Only a display that knows a cursor sends one (a hidden shape would hide the client's own pointer).
+      this.cursorShapeDue = this.display.cursor !== undefined;
+      this.markCursorArea(this.cursorDrawn);
+      this.cursorDrawn = undefined;
+    } else {
+      this.cursorShapeDue = false;
+      this.cursorChanged(false);
+    }
     const chosen = chooseEncoding(list);
     if (chosen !== this.encoder.encoding)
       this.options.log(`encoding ${ENCODING_NAMES[chosen] ?? chosen}`);
@@ -488,6 +529,49 @@ export class ClientSession extends EventEmitter {
     this.maybeSendUpdate();
   }
 
+  private drawsOwnCursor(): boolean {
+    return this.caps.cursor || this.caps.alphaCursor;
+  }
+
+  /** The guest's cursor moved or changed: owe the shape, or redraw where it was and is. */
+  private cursorChanged(shapeChanged: boolean): void {
+    if (!this.grid) return;
+    if (this.drawsOwnCursor()) {
+      if (shapeChanged) {
+        this.cursorShapeDue = true;
+        this.maybeSendUpdate();
+      }
+      return;
+    }
+    const { width, height } = this.display.surface;
+    const now = cursorBounds(this.display.cursor, width, height);
+    if (sameRect(now, this.cursorDrawn) && !shapeChanged) return;
+    this.markCursorArea(this.cursorDrawn);
+    this.markCursorArea(now);
+    this.cursorDrawn = now;
+    this.maybeSendUpdate();
+  }
+
+  private markCursorArea(r: Rect | undefined): void {
+    const area = r && this.crop(r);
+    if (area) this.grid!.markRect(this.pending, area);
+  }
+
+  /**
+   * What `r` is encoded from: the shared surface, or for a client that cannot draw the cursor and
+   * a rect the cursor touches, this client's copy of those pixels with the cursor blended in.
+   */
+  private surfaceFor(r: Rect): SurfaceView {
+    const surface = this.display.surface;
+    if (this.drawsOwnCursor()) return surface;
+    const state = this.display.cursor;
+    const bounds = cursorBounds(state, surface.width, surface.height);
+    if (!bounds || !intersect(bounds, r)) return surface;
+    if (this.composite?.length !== surface.data.length) this.composite = Buffer.alloc(surface.data.length);
+    compositeRect(surface, this.composite, r, state!);
+    return { data: this.composite, width: surface.width, height: surface.height };
+  }
+
   private resize(): void {
     if (!this.grid) return; // ServerInit not sent yet: it will carry the new size
     const { width, height } = this.display.surface;
@@ -496,6 +580,8 @@ export class ClientSession extends EventEmitter {
       return;
     }
     this.adoptSurface(1);
+    this.composite = undefined;
+    this.cursorDrawn = this.drawsOwnCursor() ? undefined : cursorBounds(this.display.cursor, width, height);
     this.resizeDue = true;
     this.requestArea = this.requestArea && this.crop(this.requestArea);
     this.continuousArea = this.continuousOn ? { x: 0, y: 0, w: width, h: height } : undefined;
@@ -522,6 +608,11 @@ export class ClientSession extends EventEmitter {
     if (this.qemuKeyAckDue && wantsPixels) {
       noData.push(W.qemuExtendedKeyEventRect());
       this.qemuKeyAckDue = false;
+    }
+    if (this.cursorShapeDue && wantsPixels && !this.resizeDue) {
+      const image = this.display.cursor?.image;
+      noData.push(Buffer.concat(this.caps.alphaCursor ? alphaCursorRect(image) : cursorRect(image, this.pf)));
+      this.cursorShapeDue = false;
     }
 
     if (this.resizeDue && wantsPixels) {
@@ -559,7 +650,7 @@ export class ClientSession extends EventEmitter {
     const encodeAll = (list: Rect[]): void => {
       for (const r of list) {
         const parts: Buffer[] = [];
-        const n = encoder.encode(this.display.surface, r, this.pf, parts);
+        const n = encoder.encode(this.surfaceFor(r), r, this.pf, parts);
         for (let i = 0; i < n; i++) encoded.push(i === 0 ? parts : []);
         if (n === 0 && parts.length) throw new Error('encoder wrote bytes for zero rectangles');
       }
@@ -667,6 +758,10 @@ function andBitmaps(a: Uint8Array, b: Uint8Array, invertB: boolean): Uint8Array 
   const out = new Uint8Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i]! & (invertB ? b[i]! ^ 1 : b[i]!);
   return out;
+}
+
+function sameRect(a: Rect | undefined, b: Rect | undefined): boolean {
+  return a === b || (!!a && !!b && a.x === b.x && a.y === b.y && a.w === b.w && a.h === b.h);
 }
 
 function union(a: Rect | undefined, b: Rect | undefined): Rect | undefined {
