@@ -7,7 +7,8 @@
 // Environment knobs: BENCH_XVNC_SECONDS (measure window, default 5), BENCH_XVNC_WARMUP_MS
 // (default 1000), BENCH_XVNC_CONTENT (e.g. "plasma,noise"), BENCH_XVNC_RATES ("30,60"),
 // BENCH_XVNC_ENCODINGS ("raw,zrle,tight,jpeg"), BENCH_XVNC_SERVERS ("us,xvnc"),
-// BENCH_XVNC_PROFILE=DIR (run our server under node --cpu-prof, profiles in DIR).
+// BENCH_XVNC_PROFILE=DIR (run our server under node --cpu-prof, profiles in DIR),
+// BENCH_XVNC_NICE=N (run servers, players and client at niceness N, e.g. -10 on a busy machine).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import { FbRegionProducer } from '../../src/source/fbregion-producer.js';
 import { Fourcc } from '../../src/surface/fourcc.js';
 import { buildTools, type Tools } from './build.js';
 import { CONTENTS, type Content, FRAME_BYTES, frameCount, generateFrames, HEIGHT, WIDTH } from './frames.js';
-import { startVgpu, startXvnc, type RunningServer } from './servers.js';
+import { niced, startVgpu, startXvnc, type RunningServer } from './servers.js';
 import { formatTables, type Cell, type Measurement } from './table.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/xvnc/
@@ -51,6 +52,7 @@ interface Options {
   encodings: EncodingSpec[];
   targets: Target[];
   profileDir?: string;
+  niceness?: number;
 }
 
 function list(env: string | undefined, all: readonly string[], what: string): string[] {
@@ -75,7 +77,15 @@ function options(): Options {
     encodings: ENCODINGS.filter((x) => keys.includes(x.key)),
     targets: list(e.BENCH_XVNC_SERVERS, ['us', 'xvnc'], 'BENCH_XVNC_SERVERS') as Target[],
     profileDir: e.BENCH_XVNC_PROFILE ? resolve(e.BENCH_XVNC_PROFILE) : undefined,
+    niceness: niceness(e.BENCH_XVNC_NICE),
   };
+}
+
+function niceness(env: string | undefined): number | undefined {
+  if (env === undefined || env === '') return undefined;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`BENCH_XVNC_NICE must be an integer in -20..19, got "${env}"`);
+  return n;
 }
 
 /** The pixel encodings our server has right now (undefined if the registry cannot be read). */
@@ -94,17 +104,16 @@ interface Player {
   stop(): Promise<string>;
 }
 
-function startPlayer(cmd: string, args: string[]): Player {
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+function startPlayer(cmd: string, args: string[], niceness: number | undefined): Player {
+  const child: ChildProcess = spawn(...niced(niceness, cmd, args), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
+  const closed = new Promise((r) => child.once('close', r));
   return {
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
+      // 'close' (not 'exit'): its last words on stderr have arrived too.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await closed;
       return stderr.trim();
     },
   };
@@ -114,7 +123,7 @@ function measure(tools: Tools, server: RunningServer, enc: EncodingSpec, tsPath:
   const args = [`127.0.0.1:${server.port}`, ...enc.args, '--ts', tsPath, '--warmup-ms', String(opts.warmupMs),
     '--measure-ms', String(Math.round(opts.seconds * 1000)), '--cpu-pid', String(server.pid)];
   return new Promise((res) => {
-    const child = spawn(tools.measure, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...niced(opts.niceness, tools.measure, args), { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -158,7 +167,7 @@ export async function run(): Promise<void> {
   let xvnc: RunningServer | undefined;
   const vgpuArgs = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
   const startUs = async () => {
-    us = await startVgpu(join(repo, 'bin/vgpu-vnc'), fbPath, vgpuArgs);
+    us = await startVgpu(join(repo, 'bin/vgpu-vnc'), fbPath, vgpuArgs, opts.niceness);
     servers.push(us);
     return us;
   };
@@ -174,9 +183,9 @@ export async function run(): Promise<void> {
   try {
     seedFramebuffer(fbPath);
     if (opts.targets.includes('us')) await startUs();
-    if (opts.targets.includes('xvnc')) servers.push((xvnc = await startXvnc()));
+    if (opts.targets.includes('xvnc')) servers.push((xvnc = await startXvnc(opts.niceness)));
     console.log(`servers: vgpu-vnc pid ${us?.pid ?? '-'}, Xvnc pid ${xvnc?.pid ?? '-'} (${xvnc?.display ?? '-'}); ` +
-      `${opts.seconds} s per cell after ${opts.warmupMs} ms warm-up; frames in ${dir}; ${load()}`);
+      `${opts.seconds} s per cell after ${opts.warmupMs} ms warm-up; ${opts.niceness === undefined ? '' : `niceness ${opts.niceness}; `}frames in ${dir}; ${load()}`);
     for (const content of opts.contents) {
       const t0 = Date.now();
       const framesPath = join(dir, `${content}.raw`);
@@ -194,19 +203,19 @@ export async function run(): Promise<void> {
               let server = target === 'us' ? us! : xvnc!;
               if (!server.alive()) {
                 console.log(`  ${server.name} died (${server.log()}); restarting`);
-                server = target === 'us' ? await startUs() : (xvnc = await startXvnc());
+                server = target === 'us' ? await startUs() : (xvnc = await startXvnc(opts.niceness));
                 if (target === 'xvnc') servers.push(server);
               }
               const tsPath = join(dir, `ts-${target}`);
               const player = target === 'us'
-                ? startPlayer(process.execPath, [join(here, 'player-vgpu.js'), framesPath, String(count), fbPath, tsPath, String(rate), '3600'])
-                : startPlayer(tools.player, [server.display!, framesPath, String(count), tsPath, String(rate), '3600']);
+                ? startPlayer(process.execPath, [join(here, 'player-vgpu.js'), framesPath, String(count), fbPath, tsPath, String(rate), '3600'], opts.niceness)
+                : startPlayer(tools.player, [server.display!, framesPath, String(count), tsPath, String(rate), '3600'], opts.niceness);
               players.push(player);
               await sleep(500);
               m = await measure(tools, server, enc, tsPath, opts);
               players.splice(players.indexOf(player), 1);
               const said = await player.stop();
-              if (/error/i.test(said)) console.log(`  player: ${said}`);
+              if (/error|present/i.test(said)) console.log(`  player: ${said.split('\n').pop()}`);
             }
             cells.push({ content, rate, encoding: enc.key, target, m });
             console.log(`  ${content} ${rate} fps ${enc.title.padEnd(20)} ${target.padEnd(4)} ${describe(m)}`);

@@ -30,6 +30,11 @@ async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `cmd args` run at a given niceness (nice execs, so the pid stays the program's own). */
+export function niced(niceness: number | undefined, cmd: string, args: string[]): [string, string[]] {
+  return niceness === undefined ? [cmd, args] : ['nice', ['-n', String(niceness), cmd, ...args]];
+}
+
 function wrap(name: string, port: number, child: ChildProcess, stderr: () => string, display?: string): RunningServer {
   return {
     name,
@@ -58,13 +63,13 @@ function collect(child: ChildProcess): () => string {
 }
 
 /** Xvnc with its defaults (FrameRate 60, CompareFB auto), no auth, loopback only. */
-export async function startXvnc(): Promise<RunningServer> {
+export async function startXvnc(niceness?: number): Promise<RunningServer> {
   let lastError = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const args = ['-displayfd', '3', '-rfbport', String(port), '-geometry', '1920x1080', '-depth', '24',
       '-localhost', '-nolisten', 'tcp', '-AlwaysShared', '-SecurityTypes', 'None'];
-    const child = spawn('/usr/bin/Xvnc', args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    const child = spawn(...niced(niceness, '/usr/bin/Xvnc', args), { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
     const stderr = collect(child);
     const display = await new Promise<string | null>((res) => {
       let text = '';
@@ -84,9 +89,9 @@ export async function startXvnc(): Promise<RunningServer> {
 }
 
 /** `node bin/vgpu-vnc --device FB_FILE`; the file must already hold a frame. */
-export async function startVgpu(bin: string, fbPath: string, extraArgs: string[] = []): Promise<RunningServer> {
+export async function startVgpu(bin: string, fbPath: string, extraArgs: string[] = [], niceness?: number): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...extraArgs, bin, '--device', fbPath, '--listen', `127.0.0.1:${port}`], {
+  const child = spawn(...niced(niceness, process.execPath, [...extraArgs, bin, '--device', fbPath, '--listen', `127.0.0.1:${port}`]), {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const stderr = collect(child);
