@@ -41,6 +41,8 @@ export interface ServeOptions {
   maxConnections: number;
   /** Plain users (salted scrypt hashes) for VeNCrypt TLSPlain/X509Plain and Plain over WSS. */
   users?: PlainUsers;
+  /** QEMU's QMP unix socket: keyboard and pointer go there. Absent: view-only. */
+  qmp?: string;
 }
 
 export interface SnapshotOptions {
@@ -171,7 +173,23 @@ function serveOptions(argv: Record<string, unknown>): ServeOptions {
   const password = readPassword(argv['password-file'] as string | undefined);
   const insecure = Boolean(argv.insecure);
   const security = securityOptions(argv, listen, password, insecure);
-  return { source, listen, password, maxFps, viewOnly: Boolean(argv['view-only']), insecure, ...security };
+  const qmp = qmpOption(argv.qmp);
+  return { source, listen, password, maxFps, viewOnly: Boolean(argv['view-only']) || qmp === undefined, insecure, qmp, ...security };
+}
+
+/** --qmp PATH: QEMU may not be running yet (the client reconnects), but a path that is something else is a mistake. */
+export function qmpOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const path = String(value);
+  if (path === '') throw new UsageError("--qmp: expected the path of QEMU's QMP socket (-qmp unix:PATH,server=on,wait=off)");
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    return path; // not there yet: connect when QEMU starts
+  }
+  if (!stat.isSocket()) throw new UsageError(`--qmp ${path}: not a unix socket (give QEMU's -qmp unix:PATH,server=on,wait=off)`);
+  return path;
 }
 
 /** `--web` alone: the RFB port serves browsers too; `--web HOST:PORT`: a port of its own. */
@@ -238,7 +256,8 @@ function buildParser(args: string[]): Argv {
           .option('listen', { type: 'string', default: '127.0.0.1:5900', describe: 'HOST:PORT to listen on' })
           .option('password-file', { type: 'string', describe: `file holding the VNC password (or set ${PASSWORD_ENV})` })
           .option('max-fps', { type: 'number', default: 60, describe: 'highest capture rate' })
-          .option('view-only', { type: 'boolean', default: false, describe: 'ignore keyboard and mouse (always, until an input path exists)' })
+          .option('view-only', { type: 'boolean', default: false, describe: 'ignore keyboard and mouse (the default without --qmp)' })
+          .option('qmp', { type: 'string', describe: "QEMU's QMP unix socket (-qmp unix:PATH,server=on,wait=off): forward keyboard and mouse to the guest" })
           .option('insecure', { type: 'boolean', default: false, describe: 'allow no password on a non-loopback address' })
           .option('web', { type: 'string', describe: 'also serve the browser viewer: alone on the VNC port, or on HOST:PORT' })
           .option('tls-cert', { type: 'string', describe: 'PEM certificate: VeNCrypt X509 and HTTPS/WSS (with --tls-key)' })

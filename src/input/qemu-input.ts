@@ -49,6 +49,12 @@ export class QemuInputSink implements InputSink {
     private readonly log: Logger = () => {},
   ) {}
 
+  /** QEMU (re)connected: it knows no buttons and no position yet. */
+  reset(): void {
+    this.buttons = 0;
+    this.lastAbs = undefined;
+  }
+
   key(down: boolean, keysym: number, scancode?: number): void {
     const qcode = keyToQcode(keysym, scancode);
     if (!qcode) {

@@ -27,7 +27,7 @@ export interface Display extends EventEmitter {
   // Events:
   //  'damage' (bitmap: Uint8Array)  — tiles of `grid` that changed in the last capture
   //  'resize' (surface: SurfaceView) — new mode; `surface` and `grid` already replaced
-  //  'cursor' (state: CursorState, shapeChanged: boolean) — `cursor` already replaced
+  //  'cursor' (state: CursorState | undefined, shapeChanged: boolean) — `cursor` already replaced
 }
 
 export type ResizeAnswer = 'forwarded' | 'prohibited' | 'invalid';

@@ -6,6 +6,10 @@ import { VncListener } from './listener.js';
 import { AccessPolicy } from './access-policy.js';
 import { certificateTlsContext } from './transport/tls.js';
 import { WebFrontend } from './web/frontend.js';
+import { VfioSource } from '../source/vfio.js';
+import { edidResizer } from '../source/vfio-resize.js';
+import { QmpClient } from '../input/qmp.js';
+import { QemuInputSink } from '../input/qemu-input.js';
 
 export function log(message: string): void {
   process.stderr.write(`vgpu-vnc: ${message}\n`);
@@ -13,8 +17,16 @@ export function log(message: string): void {
 
 export async function serve(opts: ServeOptions): Promise<void> {
   const opened = await openSource(opts.source, log);
-  const display = new CapturedDisplay(opened.source, { name: opened.name, maxFps: opts.maxFps, log });
+  // SetDesktopSize reaches the guest through the EDID region where the device has one.
+  const resize = opened.source instanceof VfioSource ? edidResizer(opened.source.device, log) : undefined;
+  // View-only (no --qmp): clients see it in the desktop name; each session logs dropped input once.
+  const name = opts.viewOnly ? `${opened.name} (view-only)` : opened.name;
+  const display = new CapturedDisplay(opened.source, { name, maxFps: opts.maxFps, log, resize });
   await display.start();
+  const qmp = !opts.viewOnly && opts.qmp ? new QmpClient(opts.qmp, { log }) : undefined;
+  const input = qmp ? new QemuInputSink(qmp, () => display.surface, log) : undefined;
+  if (qmp) qmp.on('connect', () => input!.reset());
+  if (!input) log(`view-only: keyboard and pointer input is ignored${opts.qmp ? '' : " (give --qmp PATH, QEMU's QMP socket, to forward it)"}`);
   const certificate = opts.tls ? certificateTlsContext(opts.tls) : undefined;
   const policy = new AccessPolicy({ maxConnections: opts.maxConnections, insecure: opts.insecure });
   // The web frontend hands its WebSocket streams to the listener, which is made just below.
@@ -35,6 +47,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     policy,
     web: opts.web === 'same' ? web : undefined,
     viewOnly: opts.viewOnly,
+    input,
     log,
   });
   listenerRef = listener;
@@ -51,6 +64,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     }
   } catch (err) {
     await listener.close();
+    qmp?.close();
     await display.close();
     await opened.stop();
     const e = err as NodeJS.ErrnoException & { where?: { host: string; port: number } };
@@ -72,6 +86,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     log(`${signal}: shutting down`);
     await listener.close();
     await web?.close();
+    qmp?.close();
     await display.close();
     await opened.stop();
     process.exit(0);

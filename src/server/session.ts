@@ -151,7 +151,7 @@ export class ClientSession extends EventEmitter {
   private readonly onSocketGone = () => this.close('client disconnected');
   private readonly onDamage = (bitmap: Uint8Array) => this.guard(() => this.damage(bitmap));
   private readonly onResize = () => this.guard(() => this.resize());
-  private readonly onCursor = (_state: CursorState, shapeChanged: boolean) => this.guard(() => this.cursorChanged(shapeChanged));
+  private readonly onCursor = (_state: CursorState | undefined, shapeChanged: boolean) => this.guard(() => this.cursorChanged(shapeChanged));
   private readonly onDrain = () => {
     this.waitingForDrain = false;
     clearTimeout(this.stallTimer);

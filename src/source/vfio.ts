@@ -9,6 +9,8 @@ import { bytesPerPixel, describeFourcc, fourccName } from '../surface/fourcc.js'
 import type { Frame, FrameSource, Logger } from './types.js';
 import { writeEdid } from './vfio-edid.js';
 import { openVfioDevice, type VfioDeviceSpec } from './vfio-open.js';
+import { VfioCursorReader, type CursorSource } from './cursor.js';
+import type { CursorState } from '../server/display.js';
 
 export const MAX_DIMENSION = 16384;
 /** The native capture refuses larger strides. */
@@ -90,7 +92,7 @@ interface CachedDmabuf {
 /** Transient query answers: the driver is busy (mbochs answers ENOMEM to the first query after a mode change). */
 const TRANSIENT = new Set(['ENOMEM', 'EAGAIN', 'EINTR', 'EBUSY']);
 
-export class VfioSource implements FrameSource {
+export class VfioSource implements FrameSource, CursorSource {
   readonly description: string;
   private readonly log: Logger;
   private readonly cacheSize: number;
@@ -104,6 +106,9 @@ export class VfioSource implements FrameSource {
   private lastLoggedPlane: string | undefined;
   private condition: string | undefined;
   private closed = false;
+  private cursorReader: VfioCursorReader | undefined;
+  /** 'region N' / 'dmabuf N' of the last primary plane (a cursor query answering the same is no cursor). */
+  private primaryIdentity: string | undefined;
 
   constructor(readonly device: NativeVfioDevice, options: VfioSourceOptions = {}) {
     this.description = `vfio ${device.description}`;
@@ -128,9 +133,22 @@ export class VfioSource implements FrameSource {
     }
   }
 
+  /** The guest's cursor plane now (see cursor.ts); undefined when the device has none. Call after nextFrame(). */
+  readCursor(): CursorState | undefined {
+    if (this.closed || !this.kind) return undefined;
+    this.cursorReader ??= new VfioCursorReader(this.device, this.kind, this.log, () => this.primaryIdentity);
+    try {
+      return this.cursorReader.read();
+    } catch (err) {
+      this.log(`${this.description}: cursor: unexpected error: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.cursorReader?.close();
     this.dropRegion();
     for (const d of this.dmabufs) d.mapping.close();
     this.dmabufs = [];
@@ -155,6 +173,7 @@ export class VfioSource implements FrameSource {
       return this.failure(`query-${answer.code}`, `cannot query the guest's plane: ${answer.message}`, false);
     }
     if (answer.drmFormat === 0) return this.failure('disabled', 'guest is not scanning out', false);
+    this.primaryIdentity = answer.regionIndex !== undefined ? `region ${answer.regionIndex}` : `dmabuf ${answer.dmabufId}`;
     const check = validateVfioPlane(answer);
     if (!check.ok) return this.failure(check.problem, check.reason, false);
     const mapped = this.kind === 'region' ? this.regionFor(answer) : this.dmabufFor(answer);

@@ -3,7 +3,8 @@
 import { EventEmitter } from 'node:events';
 import { native, type PlaneGeometry } from '../native.js';
 import type { FrameSource, Logger } from '../source/types.js';
-import type { Display } from '../server/display.js';
+import type { CursorState, Display, ResizeAnswer } from '../server/display.js';
+import { compareCursor, hasCursor } from '../source/cursor.js';
 import type { SurfaceView } from '../rfb/encodings/types.js';
 import { TileGrid } from './dirty.js';
 import { PollInterval } from './poller.js';
@@ -18,6 +19,8 @@ export interface CapturedDisplayOptions {
   /** Size of the "no signal" screen before the guest ever showed a mode. */
   defaultWidth?: number;
   defaultHeight?: number;
+  /** Clients' SetDesktopSize goes here (e.g. an EDID writer); absent: the display cannot be resized. */
+  resize?: (width: number, height: number) => ResizeAnswer;
 }
 
 export class CapturedDisplay extends EventEmitter implements Display {
@@ -35,6 +38,9 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private lastPlane: PlaneGeometry | undefined;
   /** Frames captured since start (for tests and stats). */
   captures = 0;
+  /** The guest's cursor, when the source reports one ('cursor' events announce changes). */
+  cursor: CursorState | undefined;
+  requestResize?: (width: number, height: number) => ResizeAnswer;
 
   constructor(private readonly source: FrameSource, private readonly opts: CapturedDisplayOptions) {
     super();
@@ -44,6 +50,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     const w = opts.defaultWidth ?? 1024, h = opts.defaultHeight ?? 768;
     this.surface = { data: Buffer.alloc(w * h * 4), width: w, height: h };
     this.grid = new TileGrid(w, h, this.tileSize);
+    if (opts.resize) this.requestResize = opts.resize;
   }
 
   /**
@@ -95,8 +102,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
     try {
       const frame = await this.source.nextFrame();
       if (this.closed) return false;
-      if (frame.kind === 'no-signal') return this.showNoSignal(frame.reason);
-      return await this.capturePlane(frame.mapping, frame.plane);
+      const changed = frame.kind === 'no-signal' ? this.showNoSignal(frame.reason) : await this.capturePlane(frame.mapping, frame.plane);
+      return this.pollCursor() || changed;
     } catch (err) {
       return this.showNoSignal(`capture failed: ${(err as Error).message}`);
     } finally {
@@ -123,6 +130,17 @@ export class CapturedDisplay extends EventEmitter implements Display {
       return true;
     }
     return false;
+  }
+
+  /** Reads the source's cursor (if it has one); emits 'cursor' when it moved or changed. */
+  private pollCursor(): boolean {
+    if (this.closed || !hasCursor(this.source)) return false;
+    const next = this.source.readCursor();
+    const { changed, shapeChanged } = compareCursor(this.cursor, next);
+    if (!changed) return false;
+    this.cursor = next;
+    this.emit('cursor', next, shapeChanged);
+    return true;
   }
 
   private showNoSignal(reason: string): boolean {
