@@ -4,11 +4,13 @@
 // corrupted; a disconnect means another client's input reached it.
 import { connect, type Socket } from 'node:net';
 import type { PixelFormat } from '../../src/rfb/pixel-format.js';
-import { TestClient, channelsOf } from '../decoders/index.js';
+import { ClientFramebuffer, TestClient, channelsOf } from '../decoders/index.js';
+import type { SurfaceView } from '../../src/rfb/encodings/types.js';
+import type { RgbImage } from '../helpers/image.js';
 import type { FakeDisplay } from '../helpers/fake-display.js';
 import { build, pixelFormatBytes } from './messages.js';
 
-export const RAW = 0, ZRLE = 16, HEXTILE = 5;
+export const RAW = 0, ZRLE = 16, HEXTILE = 5, DESKTOP_SIZE = -223;
 
 /** Little-endian 32 bpp with red in the low byte: exercises translation, stays exact (8-bit channels). */
 export const BGR32: PixelFormat = {
@@ -25,6 +27,7 @@ export class Observer {
   /** Why the stream broke, if it did. */
   error: string | undefined;
   updates = 0;
+  resizes = 0;
   bytes = 0;
   width = 0;
   height = 0;
@@ -103,7 +106,7 @@ export class Observer {
       })]));
     }
     this.decoder = new TestClient(this.width, this.height, pf);
-    this.socket.write(build.setEncodings([this.encoding]));
+    this.socket.write(build.setEncodings([this.encoding, DESKTOP_SIZE]));
     this.socket.write(build.updateRequest(false, 0, 0, this.width, this.height));
   }
 
@@ -116,6 +119,14 @@ export class Observer {
         const header = Buffer.from(await this.read(12));
         const w = header.readUInt16BE(4), h = header.readUInt16BE(6), enc = header.readInt32BE(8);
         let body: Buffer;
+        if (enc === DESKTOP_SIZE) {
+          // New mode: a fresh framebuffer, the same decoder (ZRLE's zlib stream goes on).
+          this.width = w;
+          this.height = h;
+          (this.decoder as { fb: ClientFramebuffer }).fb = new ClientFramebuffer(w, h);
+          this.resizes++;
+          continue;
+        }
         if (enc === RAW) body = Buffer.from(await this.read(w * h * (this.decoder!.pf.bitsPerPixel / 8)));
         else if (enc === ZRLE) {
           const len = await this.read(4);
@@ -129,32 +140,41 @@ export class Observer {
   }
 
   /** Pixels that differ from the display's surface (−1: wrong size). */
-  mismatches(display: FakeDisplay): number {
+  mismatches(display: { surface: SurfaceView }): number {
     const { data, width, height } = display.surface;
+    return this.differences(width, height, (o) => [data[o * 4 + 2]!, data[o * 4 + 1]!, data[o * 4]!]);
+  }
+
+  /** Pixels that differ from an RGB picture (−1: wrong size). */
+  mismatchesRgb(img: RgbImage): number {
+    return this.differences(img.width, img.height, (o) => [img.rgb[o * 3]!, img.rgb[o * 3 + 1]!, img.rgb[o * 3 + 2]!]);
+  }
+
+  private differences(width: number, height: number, rgbAt: (pixel: number) => [number, number, number]): number {
     if (!this.decoder || width !== this.width || height !== this.height) return -1;
     const fb = this.decoder.fb, pf = this.decoder.pf;
     let bad = 0;
     for (let y = 0; y < height; y++)
       for (let x = 0; x < width; x++) {
         const v = fb.get(x, y);
-        const o = (y * width + x) * 4;
         if (v < 0) {
           bad++;
           continue;
         }
         const [r, g, b] = channelsOf(v, pf);
-        if (r !== data[o + 2] || g !== data[o + 1] || b !== data[o]) bad++;
+        const [er, eg, eb] = rgbAt(y * width + x);
+        if (r !== er || g !== eg || b !== eb) bad++;
       }
     return bad;
   }
 
   /** Waits until the decoded picture equals the display (the display must hold still). */
-  async waitForMatch(display: FakeDisplay, timeoutMs: number): Promise<void> {
+  async waitForMatch(display: { surface: SurfaceView } | RgbImage, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.error) throw new Error(`observer (${this.encoding}): stream broken: ${this.error}`);
       if (this.closed) throw new Error(`observer (${this.encoding}): disconnected by the server`);
-      const bad = this.mismatches(display);
+      const bad = 'rgb' in display ? this.mismatchesRgb(display) : this.mismatches(display);
       if (bad === 0) return;
       if (Date.now() > deadline) throw new Error(`observer (encoding ${this.encoding}): ${bad} pixels differ from the display after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 5));
