@@ -215,7 +215,9 @@ export async function run(): Promise<void> {
               m = await measure(tools, server, enc, tsPath, opts);
               players.splice(players.indexOf(player), 1);
               const said = await player.stop();
-              if (/error|present/i.test(said)) console.log(`  player: ${said.split('\n').pop()}`);
+              if (/error/i.test(said)) console.log(`  player: ${said.split('\n').pop()}`);
+              const present = /present p50 ([\d.]+) ms/.exec(said);
+              if (present) m.playerPresentMs = Number(present[1]);
             }
             cells.push({ content, rate, encoding: enc.key, target, m });
             console.log(`  ${content} ${rate} fps ${enc.title.padEnd(20)} ${target.padEnd(4)} ${describe(m)}`);
@@ -246,5 +248,6 @@ function describe(m: Measurement): string {
   if (m.unsupported) return `n/a (${m.unsupported})`;
   return `${m.fps.toFixed(1)} fps, p50 ${m.p50Ms.toFixed(0)} ms, p95 ${m.p95Ms.toFixed(0)} ms, ` +
     `${(m.bytes / Math.max(1, m.frames) / 1024).toFixed(1)} KiB/frame, CPU ${m.cpuPercent.toFixed(0)} %, ` +
-    `${m.updates} updates, rects ${JSON.stringify(m.rects)}${m.badStamps ? `, ${m.badStamps} unreadable stamps` : ''}`;
+    `${m.updates} updates, rects ${JSON.stringify(m.rects)}${m.badStamps ? `, ${m.badStamps} unreadable stamps` : ''}` +
+    (m.playerPresentMs !== undefined ? `; the player took ${m.playerPresentMs} ms (p50) to present a frame` : '');
 }

@@ -15,6 +15,8 @@ export interface Measurement {
   rects: Record<string, number>;
   error?: string;
   unsupported?: string;
+  /** vgpu-vnc only: the draft-protocol player's time to answer a request (p50), part of the latency. */
+  playerPresentMs?: number;
 }
 
 export interface Cell {
