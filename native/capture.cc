@@ -18,6 +18,7 @@ constexpr uint64_t kMaxDimension = 16384;
 constexpr uint64_t kMaxStride = uint64_t{1} << 20;
 constexpr uint64_t kMinTile = 8;
 constexpr uint64_t kMaxTile = 256;
+constexpr uint64_t kMaxProbeStep = 256;
 
 // A validated capture request: everything the worker needs, no JS values.
 struct CaptureRequest {
@@ -48,19 +49,32 @@ const char* kSigbusMessage = "bus error while reading the plane (the mapping shr
 // Reads plane.<field> as an integer in [min, max]; sets *error to a one-line
 // message naming the field otherwise.
 bool PlaneField(const Napi::Object& plane, const char* field, uint64_t min, uint64_t max, uint64_t* out,
-                std::string* error) {
+                std::string* error, const char* owner = "plane") {
   Napi::Value value = plane.Get(field);
   if (!ToIndex(value, out) || *out < min || *out > max) {
-    *error = std::string("plane.") + field + " must be an integer in " + std::to_string(min) + ".." +
+    *error = std::string(owner) + "." + field + " must be an integer in " + std::to_string(min) + ".." +
              std::to_string(max) + ", got " + ValueForMessage(value);
     return false;
   }
   return true;
 }
 
-// Validates every argument before any byte of the mapping is touched. All
-// arithmetic is 64-bit; the limits keep products far below overflow.
-bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* code, std::string* error) {
+// The plane and surface arguments every entry point shares (info[0..2]), validated.
+struct PlaneArgs {
+  Mapping* mapping = nullptr;
+  const uint8_t* src = nullptr;
+  uint64_t stride = 0;
+  uint32_t width = 0;
+  uint32_t height = 0;
+  PixelFormat format = PixelFormat::XRGB8888;
+  Tiling tiling = Tiling::kLinear;
+  uint64_t row_bytes = 0;
+  uint8_t* surface = nullptr;
+};
+
+// Validates mapping, plane and surface before any byte of the mapping is
+// touched. All arithmetic is 64-bit; the limits keep products far below overflow.
+bool ValidatePlane(const Napi::CallbackInfo& info, PlaneArgs* out, std::string* code, std::string* error) {
   Napi::Env env = info.Env();
   *code = "EINVAL";
   Mapping* mapping = Mapping::FromValue(env, info[0]);
@@ -78,7 +92,6 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
     return false;
   }
   Napi::Object plane = info[1].As<Napi::Object>();
-
   uint64_t fourcc, width, height, stride, offset;
   if (!PlaneField(plane, "fourcc", 0, 0xffffffffu, &fourcc, error)) return false;
   const FormatInfo* format = FindFormat(static_cast<uint32_t>(fourcc));
@@ -136,6 +149,50 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
              std::to_string(width * height * 4);
     return false;
   }
+  out->mapping = mapping;
+  out->src = mapping->Data() + offset;
+  out->stride = stride;
+  out->width = static_cast<uint32_t>(width);
+  out->height = static_cast<uint32_t>(height);
+  out->format = format->format;
+  out->tiling = tiling;
+  out->row_bytes = row_bytes;
+  out->surface = surface.Data();
+  return true;
+}
+
+// The optional probe argument: undefined, or {rowSigs: Uint8Array(height*8), rowStep, phase}.
+bool ValidateProbe(const Napi::Value& value, uint32_t height, CaptureJob* job, std::string* error) {
+  if (value.IsUndefined()) return true;
+  if (!value.IsObject()) {
+    *error = "probe must be an object {rowSigs, rowStep, phase} or undefined, got " + ValueForMessage(value);
+    return false;
+  }
+  Napi::Object probe = value.As<Napi::Object>();
+  Napi::Value sigs = probe.Get("rowSigs");
+  if (!sigs.IsTypedArray() || sigs.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      sigs.As<Napi::Uint8Array>().ByteLength() != uint64_t{height} * 8) {
+    *error = "probe.rowSigs must be a Buffer of height*8 = " + std::to_string(uint64_t{height} * 8) + " bytes";
+    return false;
+  }
+  uint64_t step, phase;
+  if (!PlaneField(probe, "rowStep", 1, kMaxProbeStep, &step, error, "probe")) return false;
+  if (!PlaneField(probe, "phase", 0, step - 1, &phase, error, "probe")) return false;
+  Napi::Value full_pass = probe.Get("fullPassOnChange");
+  if (!full_pass.IsUndefined() && !full_pass.IsBoolean()) {
+    *error = "probe.fullPassOnChange must be a boolean or undefined, got " + ValueForMessage(full_pass);
+    return false;
+  }
+  job->full_pass_on_change = full_pass.IsUndefined() || full_pass.As<Napi::Boolean>().Value();
+  job->row_sigs = sigs.As<Napi::Uint8Array>().Data();
+  job->row_step = static_cast<uint32_t>(step);
+  job->phase = static_cast<uint32_t>(phase);
+  return true;
+}
+
+bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* code, std::string* error) {
+  PlaneArgs args;
+  if (!ValidatePlane(info, &args, code, error)) return false;
   uint64_t tile;
   if (!ToIndex(info[3], &tile) || tile < kMinTile || tile > kMaxTile) {
     *error = "tileSize must be an integer in " + std::to_string(kMinTile) + ".." + std::to_string(kMaxTile) +
@@ -146,26 +203,28 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
     *error = "full must be a boolean, got " + ValueForMessage(info[4]);
     return false;
   }
+  if (!ValidateProbe(info[5], args.height, &req->job, error)) return false;
 
-  req->mapping = mapping;
+  req->mapping = args.mapping;
   CaptureJob& job = req->job;
-  job.src = mapping->Data() + offset;
-  job.src_stride = stride;
-  job.width = static_cast<uint32_t>(width);
-  job.height = static_cast<uint32_t>(height);
-  job.format = format->format;
-  job.surface = surface.Data();
+  job.src = args.src;
+  job.src_stride = args.stride;
+  job.width = args.width;
+  job.height = args.height;
+  job.format = args.format;
+  job.surface = args.surface;
   job.tile_size = static_cast<uint32_t>(tile);
   job.full = info[4].As<Napi::Boolean>().Value();
-  job.tiles_x = static_cast<uint32_t>((width + tile - 1) / tile);
-  job.tiles_y = static_cast<uint32_t>((height + tile - 1) / tile);
+  job.tiles_x = static_cast<uint32_t>((args.width + tile - 1) / tile);
+  job.tiles_y = static_cast<uint32_t>((args.height + tile - 1) / tile);
   req->tiles = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
-  job.tiling = tiling;
-  req->scratch_bytes = tiling == Tiling::kLinear ? 0 : row_bytes;
+  job.tiling = args.tiling;
+  req->scratch_bytes = args.tiling == Tiling::kLinear ? 0 : args.row_bytes;
   return true;
 }
 
-Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const CaptureJob& job, uint32_t dirty_count) {
+Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const CaptureJob& job, uint32_t dirty_count,
+                        const ProbeOutcome& probe) {
   const size_t tiles = static_cast<size_t>(job.tiles_x) * job.tiles_y;
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, tiles);
   std::memcpy(buffer.Data(), dirty, tiles);
@@ -174,6 +233,8 @@ Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const CaptureJob& j
   result.Set("tilesX", Napi::Number::New(env, job.tiles_x));
   result.Set("tilesY", Napi::Number::New(env, job.tiles_y));
   result.Set("dirtyCount", Napi::Number::New(env, dirty_count));
+  result.Set("probeOnly", Napi::Boolean::New(env, probe.probe_only));
+  result.Set("probeChanged", Napi::Boolean::New(env, probe.changed));
   return result;
 }
 
@@ -182,7 +243,7 @@ Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const CaptureJob& j
 class CaptureWorker : public Napi::AsyncWorker {
  public:
   CaptureWorker(Napi::Env env, const CaptureRequest& req, const Napi::Object& mapping_object,
-                const Napi::Object& surface_object)
+                const Napi::Object& surface_object, const Napi::Value& probe_object)
       : Napi::AsyncWorker(env, "vgpu-vnc:capture"),
         deferred_(Napi::Promise::Deferred::New(env)),
         mapping_(req.mapping),
@@ -191,6 +252,7 @@ class CaptureWorker : public Napi::AsyncWorker {
         scratch_(req.scratch_bytes) {
     mapping_ref_ = Napi::Persistent(mapping_object);
     surface_ref_ = Napi::Persistent(surface_object);
+    if (probe_object.IsObject()) probe_ref_ = Napi::Persistent(probe_object.As<Napi::Object>());
     job_.dirty = dirty_.data();
     job_.scratch = scratch_.data();
     mapping_->Acquire();
@@ -203,8 +265,10 @@ class CaptureWorker : public Napi::AsyncWorker {
     const CaptureJob& job = job_;
     uint32_t count = 0;
     mapping_->BeginCpuRead();
-    const bool ok = RunGuarded([&] { count = RunCapture(job); });
+    ProbeOutcome probe;
+    const bool ok = RunGuarded([&] { count = RunCaptureOrProbe(job, &probe); });
     mapping_->EndCpuRead();
+    probe_ = probe;
     if (ok) {
       dirty_count_ = count;
     } else {
@@ -214,7 +278,7 @@ class CaptureWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     mapping_->Release();
-    deferred_.Resolve(MakeResult(Env(), dirty_.data(), job_, dirty_count_));
+    deferred_.Resolve(MakeResult(Env(), dirty_.data(), job_, dirty_count_, probe_));
   }
 
   void OnError(const Napi::Error& error) override {
@@ -229,8 +293,10 @@ class CaptureWorker : public Napi::AsyncWorker {
   std::vector<uint8_t> dirty_;
   std::vector<uint8_t> scratch_;
   uint32_t dirty_count_ = 0;
+  ProbeOutcome probe_;
   Napi::ObjectReference mapping_ref_;
   Napi::ObjectReference surface_ref_;
+  Napi::ObjectReference probe_ref_;  // keeps rowSigs alive
 };
 
 }  // namespace
@@ -244,7 +310,7 @@ Napi::Value Capture(const Napi::CallbackInfo& info) {
     deferred.Reject(ErrorWithCode(env, code, error).Value());
     return deferred.Promise();
   }
-  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>());
+  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), info[5]);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
@@ -264,14 +330,15 @@ Napi::Value CaptureSync(const Napi::CallbackInfo& info) {
   req.job.scratch = scratch.data();
   const CaptureJob& job = req.job;
   uint32_t count = 0;
+  ProbeOutcome probe;
   req.mapping->BeginCpuRead();
-  const bool ok = RunGuarded([&] { count = RunCapture(job); });
+  const bool ok = RunGuarded([&] { count = RunCaptureOrProbe(job, &probe); });
   req.mapping->EndCpuRead();
   if (!ok) {
     ErrorWithCode(env, "SIGBUS", kSigbusMessage).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return MakeResult(env, dirty.data(), req.job, count);
+  return MakeResult(env, dirty.data(), req.job, count, probe);
 }
 
 Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {

@@ -24,9 +24,37 @@ struct CaptureJob {
   uint32_t tiles_y;
   Tiling tiling = Tiling::kLinear;  // non-linear: src is the plane base, rows de-tiled first
   uint8_t* scratch = nullptr;       // width*Bpp bytes when tiled (one de-tiled row)
+  uint8_t* row_sigs = nullptr;      // probe: height*8 bytes (any alignment), u64 per row; nullptr = no probe
+  uint32_t row_step = 16;           // probe: every row_step-th row (>= 1) ...
+  uint32_t phase = 0;               // ... starting at this row (< row_step)
+  bool full_pass_on_change = true;  // probe: false = stop after the probe even when it sees a change
 };
 
 // Returns the number of dirty tiles. Geometry must already be validated.
 uint32_t RunCapture(const CaptureJob& job);
+
+// A cheap idle check (x11vnc-style) used when job.row_sigs is set and job.full
+// is false: looks at rows phase, phase+row_step, ... only. A row counts as
+// unchanged when its source bytes hash to row_sigs[y] (0 = unknown), or else
+// when it converts to exactly what the surface holds; the hash is then
+// remembered, so an idle probe reads source rows only. Never writes the
+// surface. The caller zeroes row_sigs whenever the surface's pixels change
+// (a full pass that found changes, a new mode, anything drawn into it):
+// a remembered hash vouches for the surface as it was.
+// True as soon as one probed row differs.
+bool ProbeFindsChange(const CaptureJob& job);
+
+struct ProbeOutcome {
+  bool probe_only = false;  // no full pass ran: dirty is all 0
+  bool changed = false;     // the probe saw a changed row
+};
+
+// The probe, then the full pass if the probe found a change (unless
+// full_pass_on_change is false) or if there is no probe. Returns the number of
+// dirty tiles.
+uint32_t RunCaptureOrProbe(const CaptureJob& job, ProbeOutcome* outcome);
+
+// 64-bit hash of n bytes (xxHash64's round and avalanche); never 0.
+uint64_t RowHash(const uint8_t* p, uint64_t n);
 
 }  // namespace vgpu

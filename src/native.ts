@@ -30,6 +30,31 @@ export interface CaptureResult {
   tilesY: number;
   /** number of dirty tiles */
   dirtyCount: number;
+  /** true when no full pass ran (the probe saw nothing, or fullPassOnChange was false): dirty is all 0 */
+  probeOnly: boolean;
+  /** true when the probe saw a changed row (false without a probe) */
+  probeChanged: boolean;
+}
+
+/**
+ * A cheap idle check before the full pass (x11vnc-style): only rows phase, phase+rowStep, … are
+ * looked at. A row is unchanged when its source bytes hash to rowSigs[y], or (rowSigs[y] = 0,
+ * unknown) when it converts to exactly what the surface holds, and its hash is then stored. If any
+ * probed row differs, the full pass runs as without a probe. Zero rowSigs whenever the surface
+ * changes otherwise (after every full pass, a new surface, pixels drawn into it).
+ */
+export interface CaptureProbe {
+  /** height × 8 bytes, one u64 per row, owned by the caller */
+  rowSigs: Uint8Array;
+  /** 1..256 */
+  rowStep: number;
+  /** 0..rowStep-1 */
+  phase: number;
+  /**
+   * false: stop after the probe even when it sees a change (probeChanged says so); lets a caller
+   * probe synchronously and leave the full pass to capture(). Default true.
+   */
+  fullPassOnChange?: boolean;
 }
 
 /** A shared, read-write mapping of a whole file (or later a device region). */
@@ -161,10 +186,11 @@ export interface NativeAddon {
    * Rejects with code 'EINVAL' for bad geometry (one-line message naming the field; checked
    * before any read), 'EBADF' for a closed mapping, 'SIGBUS' if the mapping vanished mid-read.
    * Limits: width/height 1..16384, width*Bpp <= stride <= 1 MiB, tileSize 8..256.
+   * With `probe` (ignored when `full`): see CaptureProbe.
    */
-  capture(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean): Promise<CaptureResult>;
+  capture(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe): Promise<CaptureResult>;
   /** Synchronous twin of capture() for tests and benchmarks. */
-  captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean): CaptureResult;
+  captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe): CaptureResult;
   /** Plain memcpy of mapping bytes [offset, offset+length) into dst, for benchmarks (baseline). */
   memcpyBench(dst: Buffer, src: NativeMapping, offset: number, length: number): void;
   ZStream: new (level: number) => NativeZStream;
