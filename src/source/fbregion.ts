@@ -80,6 +80,9 @@ function samePlane(a: PlaneGeometry, b: PlaneGeometry): boolean {
   return a.fourcc === b.fourcc && a.width === b.width && a.height === b.height && a.stride === b.stride && a.offset === b.offset;
 }
 
+/** Upper bound of the learned first wait for an answer: a slow producer costs at most this much extra latency per frame. */
+const MAX_FIRST_WAIT_MS = 8;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** File identity: a new inode (file replaced) or a new size means a new mapping. */
@@ -101,6 +104,8 @@ export class FbRegionSource implements FrameSource {
   private condition: string | undefined;
   private pending: Promise<Frame> | undefined;
   private closed = false;
+  /** How long to sleep before the first look for the producer's answer (learned per request). */
+  private firstWaitMs = 1;
 
   constructor(readonly path: string, options: FbRegionOptions = {}) {
     this.description = `fbregion ${path}`;
@@ -220,16 +225,28 @@ export class FbRegionSource implements FrameSource {
     this.mappedFile = undefined;
   }
 
-  /** Polls the state word with short timers (never blocking the event loop) until answered, resized or timed out. */
+  /**
+   * Polls the state word with short timers (never blocking the event loop) until answered, resized or
+   * timed out. The first sleep is learned (firstWaitMs): one wake-up usually finds the answer.
+   */
   private async waitForAnswer(mapping: NativeMapping): Promise<'answered' | 'resized' | 'timeout'> {
     const deadline = performance.now() + this.answerTimeoutMs;
-    for (;;) {
+    for (let polls = 0; ; polls++) {
       // Size first: reading the old trailer of a shrunken file would fault.
       if (this.fileChanged()) return 'resized';
-      if (mapping.readU32(mapping.size - 4) === State.UPDATE_COMPLETE) return 'answered';
+      if (mapping.readU32(mapping.size - 4) === State.UPDATE_COMPLETE) {
+        this.learnFirstWait(polls);
+        return 'answered';
+      }
       if (performance.now() >= deadline || this.closed) return 'timeout';
-      await sleep(1);
+      await sleep(polls === 0 ? this.firstWaitMs : 1);
     }
+  }
+
+  /** Answered right after the first sleep: try a shorter one; it took more polls: sleep longer first. */
+  private learnFirstWait(polls: number): void {
+    if (polls <= 1) this.firstWaitMs = Math.max(1, this.firstWaitMs - 1);
+    else this.firstWaitMs = Math.min(MAX_FIRST_WAIT_MS, this.answerTimeoutMs, this.firstWaitMs + 1);
   }
 
   private fileChanged(): boolean {

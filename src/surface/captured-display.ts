@@ -1,7 +1,7 @@
 // The Display clients see: owns the canonical surface, pulls frames from a source while
 // some client wants one, captures them natively and announces damage and mode changes.
 import { EventEmitter } from 'node:events';
-import { native, type PlaneGeometry } from '../native.js';
+import { native, type NativeMapping, type PlaneGeometry } from '../native.js';
 import type { FrameSource, Logger } from '../source/types.js';
 import type { CursorState, Display, ResizeAnswer } from '../server/display.js';
 import { compareCursor, hasCursor } from '../source/cursor.js';
@@ -9,6 +9,15 @@ import type { SurfaceView } from '../rfb/encodings/types.js';
 import { TileGrid } from './dirty.js';
 import { PollInterval } from './poller.js';
 import { renderNoSignal } from './no-signal.js';
+
+/** While idle, each tick looks at every PROBE_ROW_STEP-th row only (rotating), so any row is seen within this many ticks. */
+export const PROBE_ROW_STEP = 16;
+/** Ticks without change before probing replaces the full pass. */
+export const PROBE_AFTER_IDLE_TICKS = 2;
+/** A full pass at least once per this many ticks even while probes see nothing (bounds a hash collision). */
+export const FULL_PASS_EVERY_TICKS = 64;
+/** Probes reading at most this many source bytes run on the JS thread (1080p and 4K XRGB8888 do). */
+const SYNC_PROBE_MAX_BYTES = 4 << 20;
 
 export interface CapturedDisplayOptions {
   name: string;
@@ -36,8 +45,15 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private closed = false;
   private lastProblem: string | undefined;
   private lastPlane: PlaneGeometry | undefined;
+  /** Per-row source hashes the native probe remembers (see CaptureProbe); zeroed when the surface changes. */
+  private rowSigs: Buffer;
+  private probePhase = 0;
+  private idleTicks = 0;
+  private ticksSinceFullPass = 0;
   /** Frames captured since start (for tests and stats). */
   captures = 0;
+  /** Of those, captures a probe alone answered (no full pass). */
+  probeOnlyCaptures = 0;
   /** The guest's cursor, when the source reports one ('cursor' events announce changes). */
   cursor: CursorState | undefined;
   requestResize?: (width: number, height: number) => ResizeAnswer;
@@ -50,6 +66,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     const w = opts.defaultWidth ?? 1024, h = opts.defaultHeight ?? 768;
     this.surface = { data: Buffer.alloc(w * h * 4), width: w, height: h };
     this.grid = new TileGrid(w, h, this.tileSize);
+    this.rowSigs = Buffer.alloc(h * 8);
     if (opts.resize) this.requestResize = opts.resize;
   }
 
@@ -115,8 +132,24 @@ export class CapturedDisplay extends EventEmitter implements Display {
     const resized = plane.width !== this.surface.width || plane.height !== this.surface.height;
     const fromNoSignal = this.lastProblem !== undefined;
     const target = resized ? Buffer.alloc(plane.width * plane.height * 4) : this.surface.data;
-    const result = await native.capture(mapping, plane, target, this.tileSize, resized || fromNoSignal);
+    const full = resized || fromNoSignal;
+    if (!full && (await this.probeSaysUnchanged(mapping, plane))) {
+      this.captures++;
+      this.probeOnlyCaptures++;
+      this.ticksSinceFullPass++;
+      this.idleTicks++;
+      return false;
+    }
+    const result = await native.capture(mapping, plane, target, this.tileSize, full);
     this.captures++;
+    this.ticksSinceFullPass = 0;
+    if (result.dirtyCount > 0) {
+      this.idleTicks = 0;
+      // Remembered row hashes vouch for the old pixels only.
+      if (!resized) this.rowSigs.fill(0);
+    } else {
+      this.idleTicks++;
+    }
     if (this.lastProblem !== undefined) this.opts.log(`display: picture back (${plane.width}x${plane.height})`);
     this.lastProblem = undefined;
     this.lastPlane = plane;
@@ -130,6 +163,26 @@ export class CapturedDisplay extends EventEmitter implements Display {
       return true;
     }
     return false;
+  }
+
+  /**
+   * While idle, a probe of every PROBE_ROW_STEP-th row (rotating) stands in for the full pass.
+   * True when it saw no change; undefined when a full pass is due (busy screen, new layout, the
+   * periodic full pass, or the probe saw a change). Small probes run right here: a round trip
+   * through the thread pool costs more than hashing a few hundred KiB.
+   */
+  private async probeSaysUnchanged(mapping: NativeMapping, plane: PlaneGeometry): Promise<true | undefined> {
+    if (this.lastPlane === undefined || !samePlane(plane, this.lastPlane)) return undefined;
+    if (this.idleTicks < PROBE_AFTER_IDLE_TICKS || this.ticksSinceFullPass >= FULL_PASS_EVERY_TICKS - 1) return undefined;
+    const probe = { rowSigs: this.rowSigs, rowStep: PROBE_ROW_STEP, phase: this.probePhase, fullPassOnChange: false };
+    this.probePhase = (this.probePhase + 1) % PROBE_ROW_STEP;
+    const probedBytes = Math.ceil(plane.height / PROBE_ROW_STEP) * plane.stride;
+    const { surface } = this;
+    const result =
+      probedBytes <= SYNC_PROBE_MAX_BYTES
+        ? native.captureSync(mapping, plane, surface.data, this.tileSize, false, probe)
+        : await native.capture(mapping, plane, surface.data, this.tileSize, false, probe);
+    return result.probeChanged ? undefined : true;
   }
 
   /** Reads the source's cursor (if it has one); emits 'cursor' when it moved or changed. */
@@ -151,6 +204,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     const data = Buffer.alloc(width * height * 4);
     renderNoSignal(data, width, height, reason);
     data.copy(this.surface.data);
+    this.rowSigs.fill(0);
     this.wanted = false;
     this.emit('damage', this.grid.newBitmap(1));
     return true;
@@ -159,6 +213,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private replaceSurface(surface: SurfaceView): void {
     this.surface = surface;
     this.grid = new TileGrid(surface.width, surface.height, this.tileSize);
+    this.rowSigs = Buffer.alloc(surface.height * 8);
     this.wanted = false;
     this.emit('resize', surface);
   }
@@ -167,4 +222,11 @@ export class CapturedDisplay extends EventEmitter implements Display {
   get plane(): PlaneGeometry | undefined {
     return this.lastProblem === undefined ? this.lastPlane : undefined;
   }
+}
+
+function samePlane(a: PlaneGeometry, b: PlaneGeometry): boolean {
+  return (
+    a.fourcc === b.fourcc && a.width === b.width && a.height === b.height && a.stride === b.stride &&
+    a.offset === b.offset && BigInt(a.modifier ?? 0) === BigInt(b.modifier ?? 0)
+  );
 }
