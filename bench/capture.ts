@@ -75,6 +75,13 @@ function benchOne(width: number, height: number, name: FourccName, runs: number)
   }
 }
 
+/** CAPTURE_FOURCCS=XRGB8888,RGB565 limits the run to those formats (quick comparisons). */
+function formats(): FourccName[] {
+  const all = Object.keys(Fourcc) as FourccName[];
+  const only = process.env.CAPTURE_FOURCCS?.split(',');
+  return only ? all.filter((n) => only.includes(n)) : all;
+}
+
 export async function run(): Promise<void> {
   console.log(`capture (tile ${TILE}, captureSync, one thread) vs memcpy of the source bytes; median ms`);
   const header = ['size', 'fourcc', 'changed', 'unchanged', 'memcpy', 'changed/memcpy', 'unchanged/memcpy'];
@@ -83,7 +90,7 @@ export async function run(): Promise<void> {
   line(header);
   for (const [width, height] of SIZES) {
     const runs = width * height > 4_000_000 ? 11 : 21;
-    for (const name of Object.keys(Fourcc) as FourccName[]) {
+    for (const name of formats()) {
       const r = benchOne(width, height, name, runs);
       line([
         r.size,

@@ -89,11 +89,10 @@ interface Image {
 }
 
 /** A plane of random pixels (padding in every stride, an odd offset) and its expected XRGB8888 surface. */
-function buildImage(layout: Layout, width: number, height: number, seed: number): Image {
+function buildImage(layout: Layout, width: number, height: number, seed: number, offset = 7, pad = 5, tail = 11): Image {
   const { bpp, fields } = parseLayout(layout);
-  const offset = 7;
-  const stride = width * bpp + 5;
-  const bytes = new Uint8Array(offset + stride * height + 11);
+  const stride = width * bpp + pad;
+  const bytes = new Uint8Array(offset + stride * height + tail);
   const rand = rng(seed);
   for (let i = 0; i < bytes.length; i++) bytes[i] = rand() & 0xff; // garbage in padding too
   const expected = Buffer.alloc(width * height * 4);
@@ -378,5 +377,140 @@ describe('the mapping vanishing under a capture', () => {
       if (surface[i] !== bytes[i]) throw new Error(`surface differs at byte ${i}`);
     }
     expect(() => native.captureSync(mapping, plane, surface, 64, false)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+});
+
+describe('vector kernels (8 pixels per step where the CPU allows)', () => {
+  for (const layout of LAYOUTS) {
+    it(`${layout.name}: every width around the group size converts and compares exactly`, () => {
+      for (const width of [1, 2, 3, 5, 7, 8, 9, 10, 15, 16, 17, 23, 24, 25, 31, 33, 41]) {
+        const image = buildImage(layout, width, 3, width * 31 + layout.code.charCodeAt(0));
+        const { mapping } = mapBytes(image.bytes);
+        for (const tile of [8, 16]) {
+          const surface = Buffer.alloc(image.expected.length, 0x5a);
+          native.captureSync(mapping, image.plane, surface, tile, false);
+          expect(surface.equals(image.expected), `width ${width} tile ${tile}`).toBe(true);
+          expect(native.captureSync(mapping, image.plane, surface, tile, false).dirtyCount).toBe(0);
+          const full = Buffer.alloc(image.expected.length, 0x5a);
+          native.captureSync(mapping, image.plane, full, tile, true);
+          expect(full.equals(image.expected), `full, width ${width} tile ${tile}`).toBe(true);
+        }
+        mapping.close();
+      }
+    });
+
+    it(`${layout.name}: a plane ending exactly where the file ends is never read past (no SIGBUS)`, async () => {
+      // 1024 × 4 pixels of 2, 3 or 4 bytes fill whole pages. Map one page more, then cut the file
+      // back to the plane: a read of even one byte past the plane is a SIGBUS.
+      const image = buildImage(layout, 1024, 4, 0x77 + layout.code.charCodeAt(2), 0, 0, 0);
+      expect(image.bytes.length % 4096).toBe(0);
+      const padded = new Uint8Array(image.bytes.length + 4096);
+      padded.set(image.bytes);
+      const { mapping, path } = mapBytes(padded);
+      truncateSync(path, image.bytes.length);
+      const surface = Buffer.alloc(image.expected.length);
+      await native.capture(mapping, image.plane, surface, 64, false);
+      expect(surface.equals(image.expected)).toBe(true);
+      const again = Buffer.alloc(image.expected.length);
+      await native.capture(mapping, image.plane, again, 64, true);
+      expect(again.equals(image.expected)).toBe(true);
+      mapping.close();
+    });
+  }
+});
+
+describe('idle probe', () => {
+  const width = 64;
+  const height = 48;
+  const plane: PlaneGeometry = { fourcc: fourccCode('XR24'), width, height, stride: width * 4, offset: 0 };
+
+  function setup() {
+    const image = buildImage(LAYOUTS[0], width, height, 4242, 0, 0, 0);
+    const { mapping } = mapBytes(image.bytes);
+    const surface = Buffer.alloc(width * height * 4);
+    native.captureSync(mapping, plane, surface, 16, false);
+    return { mapping, surface, rowSigs: Buffer.alloc(height * 8) };
+  }
+  const sigOf = (sigs: Buffer, y: number) => sigs.readBigUInt64LE(y * 8);
+
+  it('looks at rows phase, phase+step, … only, remembers their hashes and never writes the surface', () => {
+    const { mapping, surface, rowSigs } = setup();
+    const before = Buffer.from(surface);
+    const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase: 3 });
+    expect([r.probeOnly, r.probeChanged, r.dirtyCount]).toEqual([true, false, 0]);
+    expect([...r.dirty].every((d) => d === 0)).toBe(true);
+    for (let y = 0; y < height; y++) expect(sigOf(rowSigs, y) !== 0n, `row ${y}`).toBe(y % 16 === 3);
+    expect(surface.equals(before)).toBe(true);
+    mapping.close();
+  });
+
+  it('a changed pixel is seen by the probe of its row only; then the full pass updates it', () => {
+    const { mapping, surface, rowSigs } = setup();
+    for (let phase = 0; phase < 16; phase++) native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase });
+    const [x, y] = [50, 37]; // row 37: phase 5
+    const at = (y * width + x) * 4;
+    mapping.writeU32(at, (mapping.readU32(at) ^ 0x00808080) >>> 0);
+    for (let phase = 0; phase < 16; phase++) {
+      if (phase === 5) continue;
+      const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase });
+      expect([r.probeOnly, r.probeChanged], `phase ${phase}`).toEqual([true, false]);
+    }
+    const stop = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase: 5, fullPassOnChange: false });
+    expect([stop.probeOnly, stop.probeChanged, stop.dirtyCount]).toEqual([true, true, 0]);
+    expect(surface.readUInt32LE(at)).not.toBe(mapping.readU32(at) & 0xffffff);
+    const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase: 5 });
+    expect([r.probeOnly, r.probeChanged, r.dirtyCount]).toEqual([false, true, 1]);
+    expect(r.dirty[Math.floor(y / 16) * 4 + Math.floor(x / 16)]).toBe(1);
+    expect(surface.readUInt32LE(at)).toBe(mapping.readU32(at) & 0xffffff);
+    mapping.close();
+  });
+
+  it('a stale hash (only the ignored X byte moved) falls back to the surface, which says unchanged', () => {
+    const { mapping, surface, rowSigs } = setup();
+    native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
+    const old = sigOf(rowSigs, 10);
+    mapping.writeU32(10 * width * 4, (mapping.readU32(10 * width * 4) ^ 0xff000000) >>> 0);
+    const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
+    expect([r.probeOnly, r.probeChanged]).toEqual([true, false]);
+    expect(sigOf(rowSigs, 10)).not.toBe(old);
+    mapping.close();
+  });
+
+  for (const layout of LAYOUTS) {
+    it(`${layout.name}: every probed row of a changed pixel reports it, the others do not`, async () => {
+      const image = buildImage(layout, 37, 19, 0x99 + layout.code.charCodeAt(1));
+      const { mapping } = mapBytes(image.bytes);
+      const surface = Buffer.alloc(image.expected.length);
+      const rowSigs = Buffer.alloc(19 * 8);
+      native.captureSync(mapping, image.plane, surface, 8, false);
+      const bpp = parseLayout(layout).bpp;
+      const [x, y] = [29, 13];
+      const at = image.plane.offset + y * image.plane.stride + x * bpp;
+      const probe = (phase: number) => native.capture(mapping, image.plane, surface, 8, false, { rowSigs, rowStep: 4, phase, fullPassOnChange: false });
+      for (let phase = 0; phase < 4; phase++) expect((await probe(phase)).probeChanged).toBe(false);
+      mapping.write(at, Uint8Array.from(mapping.read(at, bpp), (b) => b ^ 0xff)); // every channel changes
+      for (let phase = 0; phase < 4; phase++) expect((await probe(phase)).probeChanged, `phase ${phase}`).toBe(phase === y % 4);
+      mapping.close();
+    });
+  }
+
+  it('bad probe arguments → EINVAL naming the field', () => {
+    const { mapping, surface } = setup();
+    const bad: [unknown, RegExp][] = [
+      [{ rowSigs: Buffer.alloc(8), rowStep: 16, phase: 0 }, /probe\.rowSigs/],
+      [{ rowSigs: Buffer.alloc(height * 8), rowStep: 0, phase: 0 }, /probe\.rowStep/],
+      [{ rowSigs: Buffer.alloc(height * 8), rowStep: 4, phase: 4 }, /probe\.phase/],
+      [{ rowSigs: Buffer.alloc(height * 8), rowStep: 4, phase: 0, fullPassOnChange: 1 }, /probe\.fullPassOnChange/],
+      [7, /probe must be an object/],
+    ];
+    for (const [probe, message] of bad) {
+      expect(() => native.captureSync(mapping, plane, surface, 16, false, probe as never)).toThrow(message);
+      try {
+        native.captureSync(mapping, plane, surface, 16, false, probe as never);
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe('EINVAL');
+      }
+    }
+    mapping.close();
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native, type NativeMapping, type PlaneGeometry } from '../../src/native.js';
-import { CapturedDisplay } from '../../src/surface/captured-display.js';
+import { CapturedDisplay, FULL_PASS_EVERY_TICKS, PROBE_AFTER_IDLE_TICKS, PROBE_ROW_STEP } from '../../src/surface/captured-display.js';
 import type { Frame, FrameSource } from '../../src/source/types.js';
 import { Fourcc } from '../../src/surface/fourcc.js';
 
@@ -132,6 +132,84 @@ describe('CapturedDisplay', () => {
     });
     await display.start();
     expect(lines.join('\n')).toMatch(/no signal: capture failed: .*stride/);
+    await display.close();
+  });
+
+  /** Keeps asking for frames until `done()` or the display has captured `maxTicks` more frames. */
+  async function pollUntil(display: CapturedDisplay, done: () => boolean, maxTicks: number): Promise<void> {
+    const start = display.captures;
+    while (!done() && display.captures - start < maxTicks) {
+      display.wantFrame();
+      await sleep(2);
+    }
+  }
+
+  it('probes an idle screen, and sees a one-pixel change in any row within PROBE_ROW_STEP ticks', async () => {
+    const [w, h] = [96, 80];
+    const pixels = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 131) & 0xff;
+    const f = fileWith(pixels);
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(w, h) })), {
+      name: 't', maxFps: 1000, log: () => {}, tileSize: 16, idleIntervalMs: 1,
+    });
+    await display.start();
+    for (const [x, y] of [[5, 0], [90, 7], [40, 15], [17, 16], [60, 41], [95, 79]]) {
+      // Let it go idle: probes stand in for the full pass.
+      const probesBefore = display.probeOnlyCaptures;
+      await pollUntil(display, () => display.probeOnlyCaptures >= probesBefore + PROBE_AFTER_IDLE_TICKS + 3, 200);
+      expect(display.probeOnlyCaptures).toBeGreaterThan(probesBefore);
+      const at = (y * w + x) * 4;
+      const value = (f.mapping.readU32(at) ^ 0x00010101) >>> 0;
+      f.mapping.writeU32(at, value);
+      const ticksAtChange = display.captures;
+      let damage: Uint8Array | undefined;
+      display.once('damage', (d: Uint8Array) => (damage = d));
+      await pollUntil(display, () => damage !== undefined, 4 * PROBE_ROW_STEP);
+      expect(damage, `pixel (${x}, ${y})`).toBeDefined();
+      // The probe rotates through every row phase: at most one full rotation (+ the tick in flight).
+      expect(display.captures - ticksAtChange, `pixel (${x}, ${y})`).toBeLessThanOrEqual(PROBE_ROW_STEP + 1);
+      const tiles = [...damage!.keys()].filter((i) => damage![i]);
+      expect(tiles).toEqual([Math.floor(y / 16) * 6 + Math.floor(x / 16)]);
+      expect(display.surface.data.readUInt32LE(at)).toBe(value & 0xffffff);
+    }
+    await display.close();
+  });
+
+  it('still runs a full pass at least every FULL_PASS_EVERY_TICKS ticks of an idle screen', async () => {
+    const f = fileWith(Buffer.alloc(32 * 32 * 4, 0x21));
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(32, 32) })), {
+      name: 't', maxFps: 1000, log: () => {}, idleIntervalMs: 1,
+    });
+    await display.start();
+    const ticks = 3 * FULL_PASS_EVERY_TICKS;
+    const [captures0, probes0] = [display.captures, display.probeOnlyCaptures];
+    await pollUntil(display, () => false, ticks);
+    const captured = display.captures - captures0;
+    const fullPasses = captured - (display.probeOnlyCaptures - probes0);
+    expect(display.probeOnlyCaptures - probes0).toBeGreaterThan(0);
+    expect(fullPasses).toBeGreaterThanOrEqual(Math.floor(captured / FULL_PASS_EVERY_TICKS));
+    await display.close();
+  });
+
+  it('a new plane layout of the same size is captured in full, not probed against old hashes', async () => {
+    const pixels = Buffer.alloc(32 * 32 * 4);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7) & 0xff;
+    const f = fileWith(pixels);
+    let p: PlaneGeometry = plane(32, 32);
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: p })), {
+      name: 't', maxFps: 1000, log: () => {}, idleIntervalMs: 1,
+    });
+    await display.start();
+    const probes0 = display.probeOnlyCaptures;
+    await pollUntil(display, () => display.probeOnlyCaptures >= probes0 + PROBE_ROW_STEP, 200);
+    // Same bytes read as XBGR8888: every row hashes the same, yet red and blue swap.
+    p = { ...p, fourcc: Fourcc.XBGR8888 };
+    let damaged = false;
+    display.once('damage', () => (damaged = true));
+    await pollUntil(display, () => damaged, 3);
+    expect(damaged).toBe(true);
+    expect(display.surface.data[0]).toBe(pixels[2]);
+    expect(display.surface.data[2]).toBe(pixels[0]);
     await display.close();
   });
 });
