@@ -407,8 +407,9 @@ export class ClientSession extends EventEmitter {
   private desktopSizeStatus(msg: { width: number; height: number; screens: Array<{ x: number; y: number; w: number; h: number }> }): number {
     if (!this.display.requestResize) return DesktopSizeStatus.Prohibited;
     const [screen] = msg.screens;
-    // One monitor: a single screen covering the whole framebuffer.
-    const oneScreen = msg.screens.length === 1 && screen!.x === 0 && screen!.y === 0 && screen!.w === msg.width && screen!.h === msg.height;
+    // One monitor: a single screen the size of the framebuffer. Its x/y are not checked:
+    // libvncclient 0.9.14 sends them (and the id) uninitialised.
+    const oneScreen = msg.screens.length === 1 && screen!.w === msg.width && screen!.h === msg.height;
     if (!oneScreen || msg.width === 0 || msg.height === 0) {
       this.options.log(`SetDesktopSize ${msg.width}x${msg.height} with ${msg.screens.length} screen(s): invalid layout (one screen covering the framebuffer only)`);
       return DesktopSizeStatus.InvalidLayout;

@@ -149,7 +149,8 @@ if [ ! -f "$extra/mbochs_rw.ko" ] || ! cmp -s "$mods/mbochs_rw.ko" "$extra/mboch
   cp "$mods/mdpy.ko" "$mods/mbochs.ko" "$mods/mbochs_rw.ko" "$extra/"
   depmod -b "$kroot" "$kver"
 fi
-base_modules=(vfio vfio_iommu_type1 mdev virtio_pci 9pnet_virtio 9p e1000)
+# evdev + virtio_input: the input tests read keys and pointer events QEMU's virtio devices deliver.
+base_modules=(vfio vfio_iommu_type1 mdev virtio_pci 9pnet_virtio 9p e1000 evdev virtio_input)
 sample_modules=(mdpy mbochs mbochs_rw)
 # Base modules plus whatever the samples need, in dependency order, once each.
 order=$(for m in "${base_modules[@]}" "${sample_modules[@]}"; do

@@ -50,6 +50,8 @@ export interface GuestOptions {
   memory?: string;
   /** true: timestamped console lines to stderr; or a function that gets each line. */
   echo?: boolean | ((line: string) => void);
+  /** Extra QEMU arguments (a QMP socket, virtio-keyboard-pci / virtio-tablet-pci, ...). */
+  qemuArgs?: string[];
 }
 
 export interface Guest {

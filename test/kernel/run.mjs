@@ -115,7 +115,8 @@ function shellQuote(v) {
  * forwards ([ "127.0.0.1:PORT:5900" | {port, guest} ]), env ({ NAME: value },
  * exported to the script), timeoutMs (default 240 s; the guest is killed
  * then), repo, workDir (default <repo>/build/kernel), memory ("2G"),
- * echo (true: print timestamped console lines to stderr; or a function(line)).
+ * echo (true: print timestamped console lines to stderr; or a function(line)),
+ * qemuArgs (extra QEMU arguments, e.g. ['-qmp', 'unix:PATH,server=on,wait=off']).
  * Returns a Guest: { lines, consoleLog, resultsDir, waitFor(re, ms), stop(), exited }.
  * exited resolves to { code, timedOut, seconds, phases, signal }: code is the
  * guest script's exit code, or null when the guest never wrote one.
@@ -131,6 +132,7 @@ export function startGuest(options) {
     repo = defaultRepo,
     memory = '2G',
     echo = false,
+    qemuArgs = [],
   } = options;
   if (!script) throw new Error('startGuest: script is required');
   for (const m of modules) {
@@ -179,6 +181,8 @@ export function startGuest(options) {
     '-netdev', netdev,
     // romfile=: no iPXE option ROM (not installed, not needed with -kernel).
     '-device', 'e1000,netdev=n0,romfile=',
+    // Extra devices and options, e.g. a QMP socket and virtio input devices.
+    ...qemuArgs,
   ];
   const t0 = Date.now();
   const since = () => (Date.now() - t0) / 1000;
