@@ -9,6 +9,7 @@ import { bytesPerPixel, describeFourcc, fourccName } from '../surface/fourcc.js'
 import type { Frame, FrameSource, Logger } from './types.js';
 import { writeEdid } from './vfio-edid.js';
 import { openVfioDevice, type VfioDeviceSpec } from './vfio-open.js';
+import { ReattachingDevice, type ReattachOptions } from './vfio-reattach.js';
 import { VfioCursorReader, type CursorSource } from './cursor.js';
 import type { CursorState } from '../server/display.js';
 
@@ -82,6 +83,14 @@ export interface VfioSourceOptions {
   dmabufCacheSize?: number;
   /** close the device with the source (default true) */
   closeDevice?: boolean;
+  /**
+   * How the device was opened. With it the source notices the device going away (removed, or
+   * the VMM released it), releases it at once and opens the spec again when it comes back
+   * (vfio-reattach.ts); the source then owns every device it holds.
+   */
+  spec?: VfioDeviceSpec;
+  /** presence check / retry periods and test roots for `spec` */
+  reattach?: Omit<ReattachOptions, 'log' | 'onLost'>;
 }
 
 interface CachedDmabuf {
@@ -109,13 +118,20 @@ export class VfioSource implements FrameSource, CursorSource {
   private cursorReader: VfioCursorReader | undefined;
   /** 'region N' / 'dmabuf N' of the last primary plane (a cursor query answering the same is no cursor). */
   private primaryIdentity: string | undefined;
+  /** the device, or (with options.spec) a stand-in that follows it across removal and return */
+  readonly device: NativeVfioDevice;
+  private readonly reattaching: ReattachingDevice | undefined;
+  private readonly requestedKind: VfioPlaneKind | undefined;
+  private generation = 0;
 
-  constructor(readonly device: NativeVfioDevice, options: VfioSourceOptions = {}) {
+  constructor(device: NativeVfioDevice, options: VfioSourceOptions = {}) {
     this.description = `vfio ${device.description}`;
     this.log = options.log ?? (() => {});
     this.cacheSize = Math.max(1, options.dmabufCacheSize ?? 4);
     this.closeDevice = options.closeDevice ?? true;
-    if (options.kind && options.kind !== 'auto') this.kind = options.kind;
+    if (options.kind && options.kind !== 'auto') this.kind = this.requestedKind = options.kind;
+    this.reattaching = options.spec ? new ReattachingDevice(device, options.spec, { ...options.reattach, log: this.log, onLost: () => this.releaseDevice() }) : undefined;
+    this.device = this.reattaching ?? device;
   }
 
   /** The plane kind in use ('dmabuf' or 'region'), once probed. */
@@ -135,7 +151,7 @@ export class VfioSource implements FrameSource, CursorSource {
 
   /** The guest's cursor plane now (see cursor.ts); undefined when the device has none. Call after nextFrame(). */
   readCursor(): CursorState | undefined {
-    if (this.closed || !this.kind) return undefined;
+    if (this.closed || !this.kind || this.reattaching?.lost !== undefined) return undefined;
     this.cursorReader ??= new VfioCursorReader(this.device, this.kind, this.log, () => this.primaryIdentity);
     try {
       return this.cursorReader.read();
@@ -148,15 +164,34 @@ export class VfioSource implements FrameSource, CursorSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.releaseDevice();
+    if (this.closeDevice || this.reattaching) this.device.close();
+  }
+
+  /** Drops everything mapped from the device (each mapping holds the device file open). */
+  private releaseDevice(): void {
     this.cursorReader?.close();
+    this.cursorReader = undefined;
     this.dropRegion();
     for (const d of this.dmabufs) d.mapping.close();
     this.dmabufs = [];
     this.lastGood = undefined;
-    if (this.closeDevice) this.device.close();
+    this.failedDmabuf = undefined;
   }
 
   private tick(): Frame {
+    if (this.reattaching) {
+      const lost = this.reattaching.check();
+      if (lost !== undefined) return this.failure('lost', lost, false);
+      if (this.reattaching.generation !== this.generation) {
+        // Another device (or the same one re-created): learn it from scratch.
+        this.generation = this.reattaching.generation;
+        this.releaseDevice();
+        this.kind = this.requestedKind;
+        this.primaryIdentity = undefined;
+        this.lastLoggedPlane = undefined;
+      }
+    }
     if (!this.kind) {
       const support = this.device.probe();
       this.kind = support.dmabuf ? 'dmabuf' : support.region ? 'region' : undefined;
@@ -303,6 +338,6 @@ export async function openVfioSource(spec: VfioDeviceSpec, opts: OpenVfioSourceO
       log(`vfio: --resolution ${width}x${height} not applied: ${(err as Error).message}`);
     }
   }
-  const source = new VfioSource(device, opts);
+  const source = new VfioSource(device, { ...opts, spec });
   return { source, name: `vgpu-vnc ${device.description}`, stop: () => source.close() };
 }

@@ -12,6 +12,9 @@
 //   paint FILE [OFFSET]   copy FILE into BAR0 at OFFSET      -> ok painted BYTES
 //   mode W H              DISPI: disable, xres, yres, bpp 32, virt width, enable|LFB -> ok mode W H
 //   disable               DISPI enable = 0                  -> ok disabled
+//   drop                  release the device like a VMM unplugging it: unmap BAR0, close
+//                         device, group and container       -> ok dropped
+//   open GROUP UUID       open another device (after drop)  -> ok opened fd DEVICEFD bar0 SIZE
 //   quit                                                      -> ok bye
 // Startup prints "ready pid PID fd DEVICEFD bar0 SIZE" once the socket listens.
 // Built static on the host (the guest has no compiler): see vfio.ktest.ts.
@@ -30,7 +33,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int device = -1;
+static int device = -1, group_fd = -1, container_fd = -1;
 static uint8_t *bar0;
 static uint64_t bar0_size;
 static struct vfio_region_info bar2;
@@ -48,28 +51,46 @@ static int region(uint32_t index, struct vfio_region_info *info) {
   return ioctl(device, VFIO_DEVICE_GET_REGION_INFO, info);
 }
 
-static void open_device(const char *group_path, const char *name) {
-  int container = open("/dev/vfio/vfio", O_RDWR);
-  if (container < 0) die("open /dev/vfio/vfio");
-  int group = open(group_path, O_RDWR);
-  if (group < 0) die("open group");
-  struct vfio_group_status status = {sizeof status, 0};
-  if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) die("group status");
-  if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container)) die("VFIO_GROUP_SET_CONTAINER");
-  if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) die("VFIO_SET_IOMMU");
-  device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, name);
-  if (device < 0) die("VFIO_GROUP_GET_DEVICE_FD");
-  // group and container stay open for the life of the process, as in a VMM
+static void release_device(void) {
+  if (bar0) munmap(bar0, bar0_size);  // the mapping holds the device file too
+  bar0 = NULL;
+  bar0_size = 0;
+  memset(&bar2, 0, sizeof bar2);
+  if (device >= 0) close(device);
+  if (group_fd >= 0) close(group_fd);
+  if (container_fd >= 0) close(container_fd);
+  device = group_fd = container_fd = -1;
 }
 
-static void map_bar0(void) {
+// Returns the failing step (errno set) or NULL; on failure nothing stays open.
+static const char *open_device(const char *group_path, const char *name) {
+  const char *failed = NULL;
+  container_fd = open("/dev/vfio/vfio", O_RDWR);
+  if (container_fd < 0) failed = "open /dev/vfio/vfio";
+  if (!failed && (group_fd = open(group_path, O_RDWR)) < 0) failed = "open group";
+  struct vfio_group_status status = {sizeof status, 0};
+  if (!failed && (ioctl(group_fd, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE))) failed = "group status";
+  if (!failed && ioctl(group_fd, VFIO_GROUP_SET_CONTAINER, &container_fd)) failed = "VFIO_GROUP_SET_CONTAINER";
+  if (!failed && ioctl(container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) failed = "VFIO_SET_IOMMU";
+  if (!failed && (device = ioctl(group_fd, VFIO_GROUP_GET_DEVICE_FD, name)) < 0) failed = "VFIO_GROUP_GET_DEVICE_FD";
+  if (failed) {
+    int err = errno;
+    release_device();
+    errno = err;
+  }
+  // group and container stay open while the device is held, as in a VMM
+  return failed;
+}
+
+static const char *map_bar0(void) {
   struct vfio_region_info info;
-  if (region(VFIO_PCI_BAR0_REGION_INDEX, &info)) die("BAR0 region info");
-  bar0_size = info.size;
+  if (region(VFIO_PCI_BAR0_REGION_INDEX, &info)) return "BAR0 region info";
   void *p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, (off_t)info.offset);
-  if (p == MAP_FAILED) die("mmap BAR0");
+  if (p == MAP_FAILED) return "mmap BAR0";
   bar0 = p;
+  bar0_size = info.size;
   if (region(VFIO_PCI_BAR2_REGION_INDEX, &bar2)) memset(&bar2, 0, sizeof bar2);
+  return NULL;
 }
 
 static int listen_on(const char *path) {
@@ -85,6 +106,10 @@ static int listen_on(const char *path) {
 static void hand_over(int listener) {
   int c = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
   if (c < 0) return;
+  if (device < 0) {  // dropped: nothing to hand over
+    close(c);
+    return;
+  }
   char byte = 'V';
   struct iovec iov = {&byte, 1};
   char control[CMSG_SPACE(sizeof(int))];
@@ -113,6 +138,28 @@ static void command(char *line) {
   unsigned long long off = 0;
   unsigned w, h;
   line[strcspn(line, "\n")] = 0;
+  char b[512];
+  if (strcmp(line, "drop") == 0) {
+    release_device();
+    printf("ok dropped\n");
+    return;
+  }
+  if (sscanf(line, "open %511s %511s", a, b) == 2) {
+    release_device();
+    const char *failed = open_device(a, b);
+    if (!failed) failed = map_bar0();
+    if (failed) {
+      printf("err open %s: %s\n", failed, strerror(errno));
+      release_device();
+    } else {
+      printf("ok opened fd %d bar0 %llu\n", device, (unsigned long long)bar0_size);
+    }
+    return;
+  }
+  if (device < 0 && strcmp(line, "quit") != 0) {
+    printf("err no device (dropped)\n");
+    return;
+  }
   if (sscanf(line, "paint %511s %llu", a, &off) >= 1) {
     int fd = open(a, O_RDONLY);
     struct stat st;
@@ -165,8 +212,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  open_device(group, name);
-  map_bar0();
+  const char *failed = open_device(group, name);
+  if (!failed) failed = map_bar0();
+  if (failed) die(failed);
   int listener = sock ? listen_on(sock) : -1;
   printf("ready pid %d fd %d bar0 %llu\n", getpid(), device, (unsigned long long)bar0_size);
   char line[1024];
