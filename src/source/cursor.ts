@@ -35,6 +35,12 @@ export class VfioCursorReader {
   private unsupported = false;
   private lastProblem: string | undefined;
   private last: CursorState | undefined;
+  /**
+   * Whether the plane was ever enabled. Until then "disabled" means "no cursor known" (mbochs
+   * answers every cursor query with a disabled plane): clients keep their own pointer rather than
+   * being sent an invisible one.
+   */
+  private everShown = false;
 
   constructor(
     private readonly device: NativeVfioDevice,
@@ -52,7 +58,7 @@ export class VfioCursorReader {
       if (p.code === 'EINVAL' || p.code === 'ENOTTY' || p.code === 'ENODEV') return this.giveUp(`the device has no cursor plane (${p.code})`);
       return this.last;
     }
-    if (p.drmFormat === 0) return this.keep(HIDDEN);
+    if (p.drmFormat === 0) return this.everShown ? this.keep(HIDDEN) : undefined;
     const identity = p.regionIndex !== undefined ? `region ${p.regionIndex}` : `dmabuf ${p.dmabufId}`;
     if (identity === this.primaryIdentity()) return this.giveUp('the cursor query answers with the primary plane (the driver ignores the plane type): no cursor plane');
     if (p.width > MAX_CURSOR_SIZE || p.height > MAX_CURSOR_SIZE)
@@ -81,6 +87,7 @@ export class VfioCursorReader {
     }
     const hot = p.xHot === NO_HOTSPOT || p.yHot === NO_HOTSPOT ? { x: 0, y: 0 } : { x: Math.min(p.xHot, p.width - 1), y: Math.min(p.yHot, p.height - 1) };
     const image: CursorImage = { width: p.width, height: p.height, hotX: hot.x, hotY: hot.y, pixels };
+    this.everShown = true;
     if (this.lastProblem !== undefined) {
       this.log(`cursor: plane back (${p.width}x${p.height})`);
       this.lastProblem = undefined;
@@ -106,12 +113,12 @@ export class VfioCursorReader {
   }
 
   /** A bad cursor plane hides the cursor (logged once per problem); the picture goes on. */
-  private problem(reason: string): CursorState {
+  private problem(reason: string): CursorState | undefined {
     if (reason !== this.lastProblem) {
-      this.log(`cursor: ${reason}; cursor hidden`);
+      this.log(`cursor: ${reason}; cursor ${this.everShown ? 'hidden' : 'not shown'}`);
       this.lastProblem = reason;
     }
-    return this.keep(HIDDEN);
+    return this.everShown ? this.keep(HIDDEN) : undefined;
   }
 
   private mappingFor(p: VfioPlaneInfo): NativeMapping | string {

@@ -6,6 +6,8 @@
 // input-event-codes.h, and for XT scancodes 0x01..0x53 from the fact that XT set 1 make codes are
 // Linux key codes there — neither from our own tables.
 //
+// Cursor: mdpy and mbochs have no cursor plane, and are recognised as such.
+//
 // Resize: a client's SetDesktopSize on mbochs_rw (served in the guest by vgpu-vnc --vmm-pid) is
 // answered with status 4, the guest reads back a new EDID preferring that size (decoded
 // independently in the guest), switches to it, and the client follows the mode change.
@@ -96,6 +98,9 @@ test('keys and clicks from a VNC client arrive in the guest\'s evdev devices; Se
   });
   await guest.waitFor(/^input: READY/, 200_000);
   await guest.waitFor(/^resize: READY/, 120_000);
+  // Real drivers without a cursor plane must not give clients an (invisible) cursor.
+  expect(await guest.waitFor(/^cursor: mdpy /)).toMatch(/^cursor: mdpy frame plane cursor none \(the cursor query answers with the primary plane/);
+  expect(await guest.waitFor(/^cursor: mbochs_rw /)).toMatch(/^cursor: mbochs_rw frame plane cursor none$/);
   const tReady = performance.now();
 
   // ---- input: vgpu-vnc on the host, QMP into the guest's QEMU ----

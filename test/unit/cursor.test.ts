@@ -94,6 +94,16 @@ describe('VfioCursorReader', () => {
     expect(r.read()).toEqual({ image: undefined, x: 0, y: 0 });
   });
 
+  it('a plane that was never enabled is no cursor (mbochs answers every cursor query "disabled")', () => {
+    const { device, r } = reader();
+    expect(r.read()).toBeUndefined();
+    expect(r.read()).toBeUndefined();
+    device.setCursor({ width: 4, height: 4, pixels: opaqueCursor(4, 4, 0xffffff), x: 1, y: 1, hotX: 0, hotY: 0, id: 6 });
+    expect(r.read()!.image!.width).toBe(4);
+    device.setCursor(undefined);
+    expect(r.read()).toEqual({ image: undefined, x: 0, y: 0 }); // shown once: now hidden
+  });
+
   it('a driver answering with its primary plane (mdpy) or a screen-sized plane has no cursor; asked no more', () => {
     const { device, logs, r } = reader();
     device.cursorOverride = { ok: true, drmFormat: 0x34325258, modifier: 0n, width: 64, height: 32, stride: 256, size: 8192, xPos: 0, yPos: 0, xHot: 0, yHot: 0, dmabufId: 1 };
@@ -107,14 +117,14 @@ describe('VfioCursorReader', () => {
     expect(big.logs[0]).toMatch(/too large for a cursor/);
   });
 
-  it('EINVAL from the cursor query: no cursor plane; a bad format hides the cursor, logged once', () => {
+  it('EINVAL from the cursor query: no cursor plane; a bad format shows none, logged once', () => {
     const a = reader();
     a.device.cursorOverride = { ok: false, code: 'EINVAL', message: 'Invalid argument' };
     expect(a.r.read()).toBeUndefined();
     const b = reader();
     b.device.cursorOverride = { ok: true, drmFormat: 0x36314752, modifier: 0n, width: 16, height: 16, stride: 32, size: 512, xPos: 0, yPos: 0, xHot: 0, yHot: 0, dmabufId: 9 };
-    expect(b.r.read()).toEqual({ image: undefined, x: 0, y: 0 });
-    expect(b.r.read()).toEqual({ image: undefined, x: 0, y: 0 });
+    expect(b.r.read()).toBeUndefined(); // never shown: the clients keep their own pointer
+    expect(b.r.read()).toBeUndefined();
     expect(b.logs.filter((l) => /cursor format .* is not supported/.test(l))).toHaveLength(1);
   });
 });

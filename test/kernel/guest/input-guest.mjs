@@ -67,21 +67,48 @@ function createMdev(type) {
   return { uuid, group: `/dev/vfio/${group}` };
 }
 
-const dev = createMdev('mbochs_rw-medium');
-const painter = spawn(painterBin, ['--group', dev.group, '--device', dev.uuid], { stdio: ['pipe', 'pipe', 'inherit'] });
-const replies = [];
-const waiting = [];
-createInterface({ input: painter.stdout }).on('line', (l) => (waiting.length ? waiting.shift()(l) : replies.push(l)));
-const reply = () => (replies.length ? Promise.resolve(replies.shift()) : new Promise((r) => waiting.push(r)));
-const ready = await reply();
-const fd = Number(/ fd (\d+)/.exec(ready)?.[1]);
-if (!ready.startsWith('ready') || !Number.isInteger(fd)) throw new Error(`painter: ${ready}`);
-async function paint(cmd) {
-  painter.stdin.write(`${cmd}\n`);
-  const r = await reply();
-  if (!r.startsWith('ok')) throw new Error(`painter ${cmd}: ${r}`);
+/** A painter holding a new mdev of `type` (the VMM stand-in): { child, fd, send(cmd) }. */
+async function startPainter(type) {
+  const dev = createMdev(type);
+  const child = spawn(painterBin, ['--group', dev.group, '--device', dev.uuid], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const replies = [];
+  const waiting = [];
+  createInterface({ input: child.stdout }).on('line', (l) => (waiting.length ? waiting.shift()(l) : replies.push(l)));
+  const reply = () => (replies.length ? Promise.resolve(replies.shift()) : new Promise((r) => waiting.push(r)));
+  const ready = await reply();
+  const fd = Number(/ fd (\d+)/.exec(ready)?.[1]);
+  if (!ready.startsWith('ready') || !Number.isInteger(fd)) throw new Error(`painter: ${ready}`);
+  const send = async (cmd) => {
+    child.stdin.write(`${cmd}\n`);
+    const r = await reply();
+    if (!r.startsWith('ok')) throw new Error(`painter ${cmd}: ${r}`);
+  };
+  return { child, pid: child.pid, fd, send };
 }
+
+/** Real drivers' cursor answers: neither mdpy (answers with its primary) nor mbochs (always "disabled") has a cursor. */
+async function cursorOf(painter, name) {
+  const { VfioSource } = await import(`${dist}/source/vfio.js`);
+  const logs = [];
+  const dev = native.vfioDeviceFromFd(native.vfioTakeFdFromPid(painter.pid, painter.fd), name);
+  const source = new VfioSource(dev, { log: (m) => logs.push(m) });
+  let frame;
+  for (let i = 0; i < 20 && frame?.kind !== 'plane'; i++) frame = await source.nextFrame();
+  const answers = [source.readCursor(), source.readCursor(), source.readCursor()];
+  const why = logs.find((l) => l.includes('cursor')) ?? '';
+  console.log(`cursor: ${name} frame ${frame.kind} cursor ${answers.every((a) => a === undefined) ? 'none' : JSON.stringify(answers[0]).slice(0, 80)}${why ? ` (${why.replace(/^.*cursor: /, '')})` : ''}`);
+  await source.close();
+}
+
+const mdpy = await startPainter('mdpy-xga');
+await cursorOf(mdpy, 'mdpy');
+mdpy.child.stdin.end('quit\n');
+
+const painter = await startPainter('mbochs_rw-medium');
+const paint = painter.send;
+const fd = painter.fd;
 await paint('mode 1024 768');
+await cursorOf(painter, 'mbochs_rw');
 
 const server = spawn(process.execPath, ['/project/bin/vgpu-vnc', '--vmm-pid', String(painter.pid), '--listen', '0.0.0.0:5900', '--insecure', '--max-fps', '30'], {
   stdio: ['ignore', 'inherit', 'pipe'],
@@ -123,5 +150,5 @@ while (!existsSync('/results/done')) {
 server.kill('SIGTERM');
 await new Promise((r) => server.once('exit', r));
 device.close();
-painter.stdin.end('quit\n');
+painter.child.stdin.end('quit\n');
 process.exit(0);
