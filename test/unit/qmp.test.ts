@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { QmpClient } from '../../src/input/qmp.js';
 import { QemuInputSink, scaleAxis, type InputEvent } from '../../src/input/qemu-input.js';
+import { qmpOption, UsageError } from '../../src/cli.js';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 
 const dir = mkdtempSync(join(tmpdir(), 'vgpu-qmp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -223,5 +226,27 @@ describe('QemuInputSink', () => {
     ]);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/no key for keysym 0xfc on a US layout/);
+  });
+});
+
+describe('--qmp', () => {
+  it('a missing socket is fine (QEMU may start later); an empty path or a file that is not a socket is a one-line usage error', async () => {
+    expect(qmpOption(join(dir, 'not-yet.sock'))).toBe(join(dir, 'not-yet.sock'));
+    expect(qmpOption(undefined)).toBeUndefined();
+    expect(() => qmpOption('')).toThrow(UsageError);
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'x');
+    expect(() => qmpOption(file)).toThrow(/not a unix socket/);
+    const q = await fakeQmp();
+    expect(qmpOption(q.path)).toBe(q.path);
+    await q.close();
+  });
+
+  it('through the real command: exit 2 and one line', () => {
+    const file = join(dir, 'plain-file-2');
+    writeFileSync(file, 'x');
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/vgpu-vnc'), '--demo', '--qmp', file], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([`vgpu-vnc: --qmp ${file}: not a unix socket (give QEMU's -qmp unix:PATH,server=on,wait=off)`]);
   });
 });
