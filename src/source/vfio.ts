@@ -102,7 +102,6 @@ interface CachedDmabuf {
 const TRANSIENT = new Set(['ENOMEM', 'EAGAIN', 'EINTR', 'EBUSY']);
 
 export class VfioSource implements FrameSource, CursorSource {
-  readonly description: string;
   private readonly log: Logger;
   private readonly cacheSize: number;
   private readonly closeDevice: boolean;
@@ -125,13 +124,17 @@ export class VfioSource implements FrameSource, CursorSource {
   private generation = 0;
 
   constructor(device: NativeVfioDevice, options: VfioSourceOptions = {}) {
-    this.description = `vfio ${device.description}`;
     this.log = options.log ?? (() => {});
     this.cacheSize = Math.max(1, options.dmabufCacheSize ?? 4);
     this.closeDevice = options.closeDevice ?? true;
     if (options.kind && options.kind !== 'auto') this.kind = this.requestedKind = options.kind;
     this.reattaching = options.spec ? new ReattachingDevice(device, options.spec, { ...options.reattach, log: this.log, onLost: () => this.releaseDevice() }) : undefined;
     this.device = this.reattaching ?? device;
+  }
+
+  /** 'vfio ' + the device's description (the device now, after a re-attach) */
+  get description(): string {
+    return `vfio ${this.device.description}`;
   }
 
   /** The plane kind in use ('dmabuf' or 'region'), once probed. */
