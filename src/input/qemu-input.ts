@@ -41,6 +41,8 @@ export class QemuInputSink implements InputSink {
   private buttons = 0;
   private lastAbs: { x: number; y: number } | undefined;
   private readonly unmapped = new Set<string>();
+  /** Keys QEMU was told are down. */
+  private readonly down = new Set<string>();
 
   constructor(
     private readonly qmp: QmpSender,
@@ -51,6 +53,7 @@ export class QemuInputSink implements InputSink {
 
   /** QEMU (re)connected: it knows no buttons and no position yet. */
   reset(): void {
+    this.down.clear();
     this.buttons = 0;
     this.lastAbs = undefined;
   }
@@ -65,7 +68,19 @@ export class QemuInputSink implements InputSink {
       }
       return;
     }
-    this.send([{ type: 'key', data: { down, key: { type: 'qcode', data: qcode } } }]);
+    if (this.send([{ type: 'key', data: { down, key: { type: 'qcode', data: qcode } } }])) {
+      if (down) this.down.add(qcode);
+      else this.down.delete(qcode);
+    }
+  }
+
+  /** Key-up for every key still down and button-up for every button held (a client left mid-press). */
+  releaseAll(): void {
+    const events: InputEvent[] = [...this.down].map((q) => ({ type: 'key', data: { down: false, key: { type: 'qcode', data: q } } }) as InputEvent);
+    for (const [bit, button] of BUTTONS) if (this.buttons & bit) events.push({ type: 'btn', data: { down: false, button } });
+    if (events.length === 0 || !this.send(events)) return;
+    this.down.clear();
+    this.buttons = 0;
   }
 
   pointer(buttonMask: number, x: number, y: number): void {

@@ -54,4 +54,6 @@ export interface CursorState {
 export interface InputSink {
   key(down: boolean, keysym: number, scancode?: number): void;
   pointer(buttonMask: number, x: number, y: number): void;
+  /** A client that sent input went away: release what it may have left pressed. */
+  releaseAll?(): void;
 }

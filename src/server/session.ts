@@ -145,6 +145,8 @@ export class ClientSession extends EventEmitter {
   private syncFence: { flags: number; payload: Buffer } | undefined;
   private waitingForDrain = false;
   private inputDropLogged = false;
+  /** This client sent keys or pointer events to the input sink (released when it leaves). */
+  private sentInput = false;
 
   private readonly onData = (chunk: Buffer) => this.guard(() => this.receive(chunk));
   private readonly onSocketError = (err: Error) => this.close(`socket error: ${err.message}`);
@@ -221,6 +223,7 @@ export class ClientSession extends EventEmitter {
     clearTimeout(this.refreshTimer);
     clearTimeout(this.stallTimer);
     clearTimeout(this.idleTimer);
+    if (this.sentInput) this.options.input?.releaseAll?.();
     this.display.off('damage', this.onDamage);
     this.display.off('resize', this.onResize);
     this.display.off('cursor', this.onCursor);
@@ -420,7 +423,7 @@ export class ClientSession extends EventEmitter {
   }
 
   private inputAllowed(): boolean {
-    if (!this.options.viewOnly && this.options.input) return true;
+    if (!this.options.viewOnly && this.options.input) return (this.sentInput = true);
     if (!this.inputDropLogged) {
       this.inputDropLogged = true;
       this.options.log(`view-only: ignoring keyboard and pointer input${this.options.input ? '' : ' (no input target)'}`);

@@ -153,6 +153,16 @@ describe.skipIf(!haveQemu)('input through QMP into QEMU', () => {
     expect(abs(WIDTH - 1, WIDTH)).toBe(32767);
   });
 
+  test('a client that leaves with a key and a button held has them released', async () => {
+    const from = events(qemu!).length;
+    const other = VncInputClient.start(server!.port);
+    await other.waitFor(/^ready /);
+    await other.send('key 0xffe3 1'); // Ctrl
+    await other.send('ptr 10 10 2'); // middle button
+    await other.close();
+    await expectEvents(qemu!, from, ['key ctrl 1', `abs x ${abs(10, WIDTH)}`, `abs y ${abs(10, HEIGHT)}`, 'btn middle 1', 'key ctrl 0', 'btn middle 0']);
+  });
+
   test('QEMU restarts: the server reconnects and input flows again; meanwhile it is dropped, not queued', async () => {
     await stopQemu(qemu);
     await server!.waitForLog(/qmp .*: QEMU closed the connection; reconnecting/);

@@ -214,6 +214,19 @@ describe('QemuInputSink', () => {
     expect(sent[1]).toHaveLength(3);
   });
 
+  it('releaseAll lets go of the keys and buttons still held, once', () => {
+    const { s, sent } = sink();
+    s.key(true, 0xffe3); // Ctrl down
+    s.key(true, 0x61);
+    s.key(false, 0x61);
+    s.pointer(1, 3, 3);
+    sent.length = 0;
+    s.releaseAll();
+    expect(sent).toEqual([[{ type: 'key', data: { down: false, key: { type: 'qcode', data: 'ctrl' } } }, { type: 'btn', data: { down: false, button: 'left' } }]]);
+    s.releaseAll();
+    expect(sent).toHaveLength(1);
+  });
+
   it('keys: scancode first, keysym fallback, unmapped logged once', () => {
     const { s, sent, logs } = sink();
     s.key(true, 0xfc, 0x1a);
