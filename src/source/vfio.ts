@@ -184,7 +184,7 @@ export class VfioSource implements FrameSource, CursorSource {
 
   private tick(): Frame {
     if (this.reattaching) {
-      const lost = this.reattaching.check();
+      const lost = this.reattaching.lost; // checked on the device's own timer, not per frame
       if (lost !== undefined) return this.failure('lost', lost, false);
       if (this.reattaching.generation !== this.generation) {
         // Another device (or the same one re-created): learn it from scratch.
