@@ -208,6 +208,9 @@ async function serveForHost() {
   await until('vgpu-vnc to release the device', () => !holdsVfio(server.pid), 5000);
   figure('serve.releasedMs', (performance.now() - removal.t0).toFixed(0));
   assert(!removal.finished() && holdsVfio(painter.pid), 'the removal finished although the painter holds the device');
+  // Meanwhile the device still works for its other holder (nothing fails until the last one lets go).
+  await painter.send('mode 1024 768');
+  await painter.send(`paint ${picture(1024, 768, 8)}`);
   log(`READY nosignal ${dev.uuid}`);
   const tDrop = performance.now();
   await painter.send('drop');
