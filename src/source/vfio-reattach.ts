@@ -15,6 +15,8 @@ export interface ReattachOptions extends PresenceOptions {
   log?: Logger;
   /** called synchronously when the device is found gone, before it is closed: drop its mappings */
   onLost?: (reason: string) => void;
+  /** called after a re-attach with the new device (e.g. to write the EDID again) */
+  onAttached?: (device: NativeVfioDevice) => void;
   /** how often the device's presence is checked (default 250 ms) */
   checkMs?: number;
   /** how often a lost device is looked for again (default 500 ms) */
@@ -146,6 +148,7 @@ export class ReattachingDevice implements NativeVfioDevice {
       this.lastOpenError = undefined;
       this.generation++;
       this.opts.log?.(`vfio: device back: ${device.description}${spec !== this.spec && spec.kind === 'path' ? ` (now ${spec.path})` : ''}`);
+      this.opts.onAttached?.(device);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const said = `${e.code ?? 'EIO'}: ${e.message}`;

@@ -332,15 +332,18 @@ export interface OpenedVfioSource {
 export async function openVfioSource(spec: VfioDeviceSpec, opts: OpenVfioSourceOptions = {}): Promise<OpenedVfioSource> {
   const log = opts.log ?? (() => {});
   const device = await openVfioDevice(spec, { log });
-  if (opts.resolution) {
+  const applyResolution = async (d: NativeVfioDevice): Promise<void> => {
+    if (!opts.resolution) return;
     const { width, height } = opts.resolution;
     try {
-      const r = await writeEdid(device, width, height);
+      const r = await writeEdid(d, width, height);
       log(`vfio: EDID for ${r.width}x${r.height} written${r.clamped ? ` (asked ${width}x${height}; the device allows at most that)` : ''}`);
     } catch (err) {
       log(`vfio: --resolution ${width}x${height} not applied: ${(err as Error).message}`);
     }
-  }
-  const source = new VfioSource(device, { ...opts, spec });
+  };
+  await applyResolution(device);
+  // A device that comes back (vfio-reattach.ts) gets the same EDID.
+  const source = new VfioSource(device, { ...opts, spec, reattach: { ...opts.reattach, onAttached: (d) => void applyResolution(d) } });
   return { source, name: `vgpu-vnc ${device.description}`, stop: () => source.close() };
 }
