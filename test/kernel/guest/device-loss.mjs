@@ -180,7 +180,7 @@ async function serveForHost() {
   const painter = await startPainter(dev);
   await painter.send('mode 1024 768');
   await painter.send(`paint ${picture(1024, 768, 7)}`);
-  const server = spawn(process.execPath, ['/project/bin/vgpu-vnc', '--vmm-pid', String(painter.pid), '--listen', '0.0.0.0:5900', '--insecure', '--max-fps', '30'], {
+  const server = spawn(process.execPath, ['/project/bin/vgpu-vnc', '--vmm-pid', String(painter.pid), '--listen', '0.0.0.0:5900', '--insecure', '--max-fps', '30', '--resolution', '1280x720'], {
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   let stderr = '';
@@ -228,6 +228,8 @@ async function serveForHost() {
   const [planeAt] = await serverSaid(/: 1280x720 \S+ stride/);
   figure('serve.reattachMs', (backAt - tCreate).toFixed(0));
   figure('serve.pictureLoggedMs', (planeAt - tCreate).toFixed(0));
+  // --resolution reaches the new device too.
+  await until('the EDID written to the new device', () => stamped.filter(([, l]) => /EDID for 1280x720 written/.test(l)).length >= 2, 10_000);
   log(`READY back ${next.uuid}`);
 
   await waitForFile('/results/done');
