@@ -81,12 +81,12 @@ export async function runDeviceLoss(opts: { echo?: boolean } = {}): Promise<Devi
     forwards: [{ port, guest: 5900 }],
     env: { VFIO_SERVE: '1' },
     echo: opts.echo ?? true,
-    timeoutMs: 170_000,
+    timeoutMs: 280_000,
   });
   const signal = (name: string) => writeFileSync(join(guest.resultsDir, name), '');
   const grab = (more: Parameters<typeof grabLibvnc>[1] = {}) => grabLibvnc(port, { encodings: ['zrle', 'raw'], timeoutMs: 40_000, ...more });
   try {
-    await guest.waitFor(/^devloss: READY picture/, 150_000);
+    await guest.waitFor(/^devloss: READY picture/, 240_000);
     const first = await grab();
     result.pictureExact = same(first, 1024, 768, await pictureRgb(repo, 1024, 768, 7));
     if (!result.pictureExact) result.failures.push(`first picture: ${first.width}x${first.height}, not the painted 1024x768 seed 7`);

@@ -197,7 +197,7 @@ async function serveForHost() {
       if (server.exitCode !== null) throw new Error(`vgpu-vnc exited (${server.exitCode}): ${stderr}`);
       return stamped.find(([, l]) => pattern.test(l));
     }, ms);
-  await serverSaid(/serving .*\(1024x768\)/);
+  await serverSaid(/serving .*\(1024x768\)/, 150_000); // node + the project over 9p, under TCG: 15-60 s
   log('READY picture');
 
   await waitForFile('/results/remove');
