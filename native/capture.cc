@@ -190,6 +190,41 @@ bool ValidateProbe(const Napi::Value& value, uint32_t height, CaptureJob* job, s
   return true;
 }
 
+// The optional scroll-history argument: undefined, or {segmentHashes, oldRows?, oldRowStep?}
+// (see CaptureJob::seg_hashes / old_rows).
+bool ValidateHistory(const Napi::Value& value, uint32_t width, uint32_t height, uint64_t tiles_x, CaptureJob* job,
+                     std::string* error) {
+  if (value.IsUndefined()) return true;
+  if (!value.IsObject()) {
+    *error = "history must be an object {segmentHashes, oldRows, oldRowStep} or undefined, got " + ValueForMessage(value);
+    return false;
+  }
+  Napi::Object history = value.As<Napi::Object>();
+  const auto is_bytes = [](const Napi::Value& v) {
+    return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+  };
+  Napi::Value hashes = history.Get("segmentHashes");
+  const uint64_t hash_bytes = uint64_t{height} * tiles_x * 8;
+  if (!is_bytes(hashes) || hashes.As<Napi::Uint8Array>().ByteLength() != hash_bytes) {
+    *error = "history.segmentHashes must be a Buffer of height*tilesX*8 = " + std::to_string(hash_bytes) + " bytes";
+    return false;
+  }
+  job->seg_hashes = hashes.As<Napi::Uint8Array>().Data();
+  Napi::Value old_rows = history.Get("oldRows");
+  if (old_rows.IsUndefined()) return true;
+  uint64_t step;
+  if (!PlaneField(history, "oldRowStep", 1, kMaxProbeStep, &step, error, "history")) return false;
+  const uint64_t old_bytes = (height + step - 1) / step * uint64_t{width} * 4;
+  if (!is_bytes(old_rows) || old_rows.As<Napi::Uint8Array>().ByteLength() != old_bytes) {
+    *error = "history.oldRows must be a Buffer of ceil(height/oldRowStep)*width*4 = " + std::to_string(old_bytes) +
+             " bytes";
+    return false;
+  }
+  job->old_rows = old_rows.As<Napi::Uint8Array>().Data();
+  job->old_row_step = static_cast<uint32_t>(step);
+  return true;
+}
+
 bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* code, std::string* error) {
   PlaneArgs args;
   if (!ValidatePlane(info, &args, code, error)) return false;
@@ -218,6 +253,7 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
   job.tiles_x = static_cast<uint32_t>((args.width + tile - 1) / tile);
   job.tiles_y = static_cast<uint32_t>((args.height + tile - 1) / tile);
   req->tiles = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
+  if (!ValidateHistory(info[6], args.width, args.height, job.tiles_x, &job, error)) return false;
   job.tiling = args.tiling;
   req->scratch_bytes = args.tiling == Tiling::kLinear ? 0 : args.row_bytes;
   return true;
@@ -243,7 +279,7 @@ Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const CaptureJob& j
 class CaptureWorker : public Napi::AsyncWorker {
  public:
   CaptureWorker(Napi::Env env, const CaptureRequest& req, const Napi::Object& mapping_object,
-                const Napi::Object& surface_object, const Napi::Value& probe_object)
+                const Napi::Object& surface_object, const Napi::Value& probe_object, const Napi::Value& history_object)
       : Napi::AsyncWorker(env, "vgpu-vnc:capture"),
         deferred_(Napi::Promise::Deferred::New(env)),
         mapping_(req.mapping),
@@ -253,6 +289,7 @@ class CaptureWorker : public Napi::AsyncWorker {
     mapping_ref_ = Napi::Persistent(mapping_object);
     surface_ref_ = Napi::Persistent(surface_object);
     if (probe_object.IsObject()) probe_ref_ = Napi::Persistent(probe_object.As<Napi::Object>());
+    if (history_object.IsObject()) history_ref_ = Napi::Persistent(history_object.As<Napi::Object>());
     job_.dirty = dirty_.data();
     job_.scratch = scratch_.data();
     mapping_->Acquire();
@@ -297,6 +334,7 @@ class CaptureWorker : public Napi::AsyncWorker {
   Napi::ObjectReference mapping_ref_;
   Napi::ObjectReference surface_ref_;
   Napi::ObjectReference probe_ref_;  // keeps rowSigs alive
+  Napi::ObjectReference history_ref_;  // keeps segmentHashes and oldRows alive
 };
 
 }  // namespace
@@ -310,7 +348,7 @@ Napi::Value Capture(const Napi::CallbackInfo& info) {
     deferred.Reject(ErrorWithCode(env, code, error).Value());
     return deferred.Promise();
   }
-  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), info[5]);
+  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), info[5], info[6]);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -386,6 +386,22 @@ inline const uint8_t* SourceRow(const CaptureJob& job, uint32_t y) {
   return job.scratch;
 }
 
+// Segment hashes of surface rows [y0, y1) for the tile columns marked in cols (all when cols is nullptr).
+inline void HashSegments(const CaptureJob& job, uint32_t y0, uint32_t y1, const uint8_t* cols) {
+  const uint32_t tile = job.tile_size;
+  const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
+  for (uint32_t y = y0; y < y1; y++) {
+    const uint8_t* row = job.surface + y * dst_stride;
+    uint8_t* out = job.seg_hashes + static_cast<uint64_t>(y) * job.tiles_x * 8;
+    for (uint32_t tx = 0, x = 0; tx < job.tiles_x; tx++, x += tile) {
+      if (cols != nullptr && !cols[tx]) continue;
+      const uint32_t n = x + tile < job.width ? tile : job.width - x;
+      const uint64_t hash = RowHash(row + static_cast<uint64_t>(x) * 4, static_cast<uint64_t>(n) * 4);
+      std::memcpy(out + static_cast<uint64_t>(tx) * 8, &hash, 8);
+    }
+  }
+}
+
 template <typename Conv>
 uint32_t CaptureWith(const CaptureJob& job) {
   const uint32_t tile = job.tile_size;
@@ -403,6 +419,7 @@ uint32_t CaptureWith(const CaptureJob& job) {
 #endif
       ConvertRow<Conv>(src_row, dst_row, job.width);
     }
+    if (job.seg_hashes != nullptr) HashSegments(job, 0, job.height, nullptr);
     const uint64_t count = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
     std::memset(job.dirty, 1, count);
     return static_cast<uint32_t>(count);
@@ -416,6 +433,9 @@ uint32_t CaptureWith(const CaptureJob& job) {
     for (uint32_t y = ty * tile; y < y_end; y++) {
       const uint8_t* src_row = SourceRow<Conv>(job, y);
       uint8_t* dst_row = job.surface + y * dst_stride;
+      if (job.old_rows != nullptr && y % job.old_row_step == 0) {
+        std::memcpy(job.old_rows + static_cast<uint64_t>(y / job.old_row_step) * dst_stride, dst_row, dst_stride);
+      }
 #if VGPU_HAVE_AVX2
       if (avx2) {
         UpdateRowAvx2<Conv>(src_row, dst_row, job.width, tile, band_dirty);
@@ -424,7 +444,11 @@ uint32_t CaptureWith(const CaptureJob& job) {
 #endif
       UpdateRowBaseline<Conv>(src_row, dst_row, job.width, tile, band_dirty);
     }
-    for (uint32_t tx = 0; tx < job.tiles_x; tx++) dirty_count += band_dirty[tx];
+    uint32_t band_count = 0;
+    for (uint32_t tx = 0; tx < job.tiles_x; tx++) band_count += band_dirty[tx];
+    // While the band is still in cache.
+    if (band_count > 0 && job.seg_hashes != nullptr) HashSegments(job, ty * tile, y_end, band_dirty);
+    dirty_count += band_count;
   }
   return dirty_count;
 }

@@ -28,6 +28,15 @@ struct CaptureJob {
   uint32_t row_step = 16;           // probe: every row_step-th row (>= 1) ...
   uint32_t phase = 0;               // ... starting at this row (< row_step)
   bool full_pass_on_change = true;  // probe: false = stop after the probe even when it sees a change
+  // Scroll detection (see src/surface/scroll.ts). seg_hashes: height*tiles_x u64 (any alignment),
+  // [y*tiles_x + tx] = RowHash of surface row y, tile column tx, rewritten for dirty tiles (all
+  // tiles when full) after the capture wrote them; others keep their value. nullptr = none.
+  uint8_t* seg_hashes = nullptr;
+  // old_rows: ceil(height/old_row_step) surface rows; before a (non-full) pass overwrites row
+  // y = k*old_row_step it is copied to old_rows + k*width*4, so moves can be checked against the
+  // previous frame's real pixels. nullptr = none.
+  uint8_t* old_rows = nullptr;
+  uint32_t old_row_step = 8;
 };
 
 // Returns the number of dirty tiles. Geometry must already be validated.

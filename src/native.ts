@@ -57,6 +57,20 @@ export interface CaptureProbe {
   fullPassOnChange?: boolean;
 }
 
+/**
+ * What scroll detection needs from a capture (src/surface/scroll.ts), buffers owned by the caller.
+ * segmentHashes: height × tilesX u64, [y*tilesX + tx] = hash of the new surface's row y in tile
+ * column tx; rewritten for dirty tiles (every tile when `full`), the others keep their value.
+ * oldRows (optional): ceil(height/oldRowStep) rows; before a non-full pass overwrites surface row
+ * k*oldRowStep it copies that row to oldRows row k (the previous frame's real pixels, sampled).
+ */
+export interface CaptureHistory {
+  segmentHashes: Uint8Array;
+  oldRows?: Uint8Array;
+  /** 1..256, required with oldRows */
+  oldRowStep?: number;
+}
+
 /** A shared, read-write mapping of a whole file (or later a device region). */
 export interface NativeMapping {
   readonly size: number;
@@ -188,9 +202,9 @@ export interface NativeAddon {
    * Limits: width/height 1..16384, width*Bpp <= stride <= 1 MiB, tileSize 8..256.
    * With `probe` (ignored when `full`): see CaptureProbe.
    */
-  capture(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe): Promise<CaptureResult>;
+  capture(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory): Promise<CaptureResult>;
   /** Synchronous twin of capture() for tests and benchmarks. */
-  captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe): CaptureResult;
+  captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory): CaptureResult;
   /** Plain memcpy of mapping bytes [offset, offset+length) into dst, for benchmarks (baseline). */
   memcpyBench(dst: Buffer, src: NativeMapping, offset: number, length: number): void;
   ZStream: new (level: number) => NativeZStream;

@@ -3,6 +3,7 @@
 import type { EventEmitter } from 'node:events';
 import type { SurfaceView } from '../rfb/encodings/types.js';
 import type { TileGrid } from '../surface/dirty.js';
+export type { Move } from '../surface/scroll.js';
 
 export interface Display extends EventEmitter {
   /** Current canonical surface (XRGB8888). Replaced (new object) on every mode change. */
@@ -25,7 +26,9 @@ export interface Display extends EventEmitter {
    */
   requestResize?(width: number, height: number): ResizeAnswer;
   // Events:
-  //  'damage' (bitmap: Uint8Array)  — tiles of `grid` that changed in the last capture
+  //  'damage' (bitmap: Uint8Array, moves?: Move[]) — tiles of `grid` that changed in the last
+  //      capture; `moves` (in the order a client may apply them): areas that are the previous
+  //      frame's pixels moved vertically (scrolls), each covering at least one whole dirty tile
   //  'resize' (surface: SurfaceView) — new mode; `surface` and `grid` already replaced
   //  'cursor' (state: CursorState | undefined, shapeChanged: boolean) — `cursor` already replaced
 }

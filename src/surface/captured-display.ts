@@ -1,7 +1,7 @@
 // The Display clients see: owns the canonical surface, pulls frames from a source while
 // some client wants one, captures them natively and announces damage and mode changes.
 import { EventEmitter } from 'node:events';
-import { native, type NativeMapping, type PlaneGeometry } from '../native.js';
+import { native, type CaptureHistory, type NativeMapping, type PlaneGeometry } from '../native.js';
 import type { FrameSource, Logger } from '../source/types.js';
 import type { CursorState, Display, ResizeAnswer } from '../server/display.js';
 import { compareCursor, hasCursor } from '../source/cursor.js';
@@ -9,6 +9,7 @@ import type { SurfaceView } from '../rfb/encodings/types.js';
 import { TileGrid } from './dirty.js';
 import { PollInterval } from './poller.js';
 import { renderNoSignal } from './no-signal.js';
+import { ScrollDetector, verifyMoves, type Move } from './scroll.js';
 
 /** While idle, each tick looks at every PROBE_ROW_STEP-th row only (rotating), so any row is seen within this many ticks. */
 export const PROBE_ROW_STEP = 16;
@@ -18,6 +19,8 @@ export const PROBE_AFTER_IDLE_TICKS = 2;
 export const FULL_PASS_EVERY_TICKS = 64;
 /** Probes reading at most this many source bytes run on the JS thread (1080p and 4K XRGB8888 do). */
 const SYNC_PROBE_MAX_BYTES = 4 << 20;
+/** Every OLD_ROW_STEP-th row of the previous frame is kept to check detected moves against real pixels. */
+const OLD_ROW_STEP = 8;
 
 export interface CapturedDisplayOptions {
   name: string;
@@ -30,6 +33,26 @@ export interface CapturedDisplayOptions {
   defaultHeight?: number;
   /** Clients' SetDesktopSize goes here (e.g. an EDID writer); absent: the display cannot be resized. */
   resize?: (width: number, height: number) => ResizeAnswer;
+  /** Find vertical moves (scrolls) and announce them with the damage (default true). */
+  scrollDetection?: boolean;
+}
+
+/** Segment hashes of the surface (see CaptureHistory), before and after the last capture. */
+class ScrollHistory {
+  readonly cur: Uint32Array;
+  readonly prev: Uint32Array;
+  readonly oldRows: Buffer;
+  readonly detector = new ScrollDetector();
+  constructor(grid: TileGrid) {
+    this.cur = new Uint32Array(grid.height * grid.tilesX * 2);
+    this.prev = new Uint32Array(this.cur.length);
+    this.oldRows = Buffer.alloc(Math.ceil(grid.height / OLD_ROW_STEP) * grid.width * 4);
+  }
+  /** The native capture's argument; `full` captures hash everything and keep no old rows. */
+  forCapture(full: boolean): CaptureHistory {
+    const segmentHashes = Buffer.from(this.cur.buffer, this.cur.byteOffset, this.cur.byteLength);
+    return full ? { segmentHashes } : { segmentHashes, oldRows: this.oldRows, oldRowStep: OLD_ROW_STEP };
+  }
 }
 
 export class CapturedDisplay extends EventEmitter implements Display {
@@ -50,6 +73,9 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private probePhase = 0;
   private idleTicks = 0;
   private ticksSinceFullPass = 0;
+  private scroll: ScrollHistory | undefined;
+  /** Time the last scroll detection took (ms), for benchmarks. */
+  lastDetectMs = 0;
   /** Frames captured since start (for tests and stats). */
   captures = 0;
   /** Of those, captures a probe alone answered (no full pass). */
@@ -67,6 +93,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.surface = { data: Buffer.alloc(w * h * 4), width: w, height: h };
     this.grid = new TileGrid(w, h, this.tileSize);
     this.rowSigs = Buffer.alloc(h * 8);
+    if (opts.scrollDetection !== false) this.scroll = new ScrollHistory(this.grid);
     if (opts.resize) this.requestResize = opts.resize;
   }
 
@@ -140,7 +167,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
       this.idleTicks++;
       return false;
     }
-    const result = await native.capture(mapping, plane, target, this.tileSize, full);
+    const history = this.scrollHistoryFor(plane, full);
+    const result = await native.capture(mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full));
     this.captures++;
     this.ticksSinceFullPass = 0;
     if (result.dirtyCount > 0) {
@@ -159,10 +187,31 @@ export class CapturedDisplay extends EventEmitter implements Display {
     }
     if (result.dirtyCount > 0) {
       this.wanted = false;
-      this.emit('damage', result.dirty);
+      this.emit('damage', result.dirty, full || !history ? [] : this.findMoves(result.dirty, history));
       return true;
     }
     return false;
+  }
+
+  /**
+   * The scroll history to fill in this capture: a new one for a new size (a full capture hashes
+   * every segment), else the current one with the hashes of the frame about to be replaced kept.
+   */
+  private scrollHistoryFor(plane: PlaneGeometry, full: boolean): ScrollHistory | undefined {
+    if (this.opts.scrollDetection === false) return undefined;
+    const resized = plane.width !== this.surface.width || plane.height !== this.surface.height;
+    if (!this.scroll || resized) this.scroll = new ScrollHistory(new TileGrid(plane.width, plane.height, this.tileSize));
+    else if (!full) this.scroll.prev.set(this.scroll.cur);
+    return this.scroll;
+  }
+
+  /** Vertical moves that explain dirty tiles, checked against the previous frame's kept rows. */
+  private findMoves(dirty: Uint8Array, history: ScrollHistory): Move[] {
+    const started = performance.now();
+    const found = history.detector.detect(this.grid, dirty, history.prev, history.cur);
+    const moves = found.length ? verifyMoves(found, this.surface, history.oldRows, OLD_ROW_STEP) : found;
+    this.lastDetectMs = performance.now() - started;
+    return moves;
   }
 
   /**

@@ -1,0 +1,209 @@
+// Scroll detection: which dirty areas of the new frame are the previous frame's pixels moved
+// vertically, so a client that still holds the previous frame can be sent a CopyRect for them
+// and pixels only for the newly exposed strip.
+//
+// Input is per-segment hashes (one u64 per surface row and tile column, computed by the native
+// capture for the tiles it marks dirty; the others still hash what they held): `prev` before the
+// capture, `cur` after it. A move of dy in tile column tx is a run of rows where cur[y] equals
+// prev[y+dy]. Offsets are found by voting with rows whose hash is unique in the column (blank rows
+// vote for nothing), trying first the offsets already seen in this frame and the last one, since
+// a scroll moves many columns alike and goes on for many frames.
+import type { Rect } from '../rfb/encodings/types.js';
+import type { TileGrid } from './dirty.js';
+
+/** Destination rect whose pixels are the previous frame's pixels at (x, y + dy). */
+export interface Move extends Rect {
+  dy: number;
+}
+
+/** Offsets tried per run of dirty tiles (best first); more rarely pays. */
+const MAX_CANDIDATES = 3;
+/** A row hash seen more often than this in a column (blank, ruled lines) casts no vote. */
+const MAX_REPEATS = 4;
+/** Changed, non-repeating rows a move needs: fewer is background matching by chance. */
+const MIN_EVIDENCE = 6;
+
+export class ScrollDetector {
+  /** Offsets found in the last frame: tried first in the next one. */
+  private recent: number[] = [];
+
+  /**
+   * Moves explaining dirty tiles of `grid`, each covering at least one whole dirty tile, in an
+   * order a client can apply one after the other (no move reads where an earlier one wrote).
+   * `prev`/`cur`: segment hashes as u32 pairs ([2*(y*tilesX+tx)], [+1]).
+   */
+  detect(grid: TileGrid, dirty: Uint8Array, prev: Uint32Array, cur: Uint32Array): Move[] {
+    const { tilesX, tilesY, tileSize: t, width, height } = grid;
+    const perColumn: Array<{ tx: number; y0: number; y1: number; dy: number }> = [];
+    const seen: number[] = [...this.recent];
+    for (let tx = 0; tx < tilesX; tx++) {
+      let ty = 0;
+      while (ty < tilesY) {
+        if (!dirty[ty * tilesX + tx]) { ty++; continue; }
+        const ta = ty;
+        while (ty < tilesY && dirty[ty * tilesX + tx]) ty++;
+        for (const run of this.explainRun(grid, tx, ta * t, Math.min(ty * t, height), prev, cur, seen)) {
+          perColumn.push({ tx, ...run });
+          if (!seen.includes(run.dy)) seen.push(run.dy);
+        }
+      }
+    }
+    this.recent = seen.slice(-4);
+    // Neighbouring columns with the same rows and offset become one rect.
+    perColumn.sort((a, b) => a.y0 - b.y0 || a.y1 - b.y1 || a.dy - b.dy || a.tx - b.tx);
+    const merged: Move[] = [];
+    for (let i = 0; i < perColumn.length; ) {
+      const m = perColumn[i]!;
+      let j = i + 1;
+      while (j < perColumn.length && perColumn[j]!.y0 === m.y0 && perColumn[j]!.y1 === m.y1 && perColumn[j]!.dy === m.dy && perColumn[j]!.tx === m.tx + (j - i)) j++;
+      const x = m.tx * t;
+      merged.push({ x, y: m.y0, w: Math.min((m.tx + (j - i)) * t, width) - x, h: m.y1 - m.y0, dy: m.dy });
+      i = j;
+    }
+    // Content moving up is copied top first, content moving down bottom first, so that runs of
+    // one scroll cut into several rects never read rows an earlier rect overwrote.
+    merged.sort((p, q) => orderKey(p) - orderKey(q));
+    return applicableInOrder(merged);
+  }
+
+  /** Moves for the dirty rows [a, b) of tile column tx. */
+  private explainRun(grid: TileGrid, tx: number, a: number, b: number, prev: Uint32Array, cur: Uint32Array, seen: number[]): Array<{ y0: number; y1: number; dy: number }> {
+    const stride = grid.tilesX * 2;
+    const col = tx * 2;
+    const tried = new Set<number>();
+    const scored: Array<{ dy: number; runs: Array<[number, number]>; rows: number }> = [];
+    const tryOffset = (dy: number): void => {
+      if (dy === 0 || tried.has(dy)) return;
+      tried.add(dy);
+      const runs = matchingRuns(grid, a, b, dy, (y) => {
+        const i = y * stride + col, j = (y + dy) * stride + col;
+        return cur[i] === prev[j] && cur[i + 1] === prev[j + 1];
+      });
+      let rows = 0;
+      for (const [y0, y1] of runs) rows += y1 - y0;
+      if (rows > 0) scored.push({ dy, runs, rows });
+    };
+    for (const dy of seen) tryOffset(dy);
+    const best = scored.reduce((m, s) => Math.max(m, s.rows), 0);
+    if (best < (b - a) / 2) for (const dy of voteOffsets(grid.height, a, b, stride, col, prev, cur)) tryOffset(dy);
+    scored.sort((p, q) => q.rows - p.rows);
+    // Rows that changed and differ from the row above: content that moved, not background that
+    // happens to match at some offset.
+    const evidence = (y0: number, y1: number): number => {
+      let n = 0;
+      for (let y = Math.max(y0, 1); y < y1; y++) {
+        const i = y * stride + col, up = i - stride;
+        if ((cur[i] !== prev[i] || cur[i + 1] !== prev[i + 1]) && (cur[i] !== cur[up] || cur[i + 1] !== cur[up + 1])) n++;
+      }
+      return n;
+    };
+    // Best offset first; the next ones may explain rows it left (two panes in one column).
+    const taken = new Uint8Array(b - a);
+    const out: Array<{ y0: number; y1: number; dy: number }> = [];
+    const changed = evidence(a, b);
+    for (const s of scored.slice(0, MAX_CANDIDATES)) {
+      // A weak run still counts when its offset explains most of what changed in this column.
+      const explained = s.runs.reduce((n, [r0, r1]) => n + evidence(r0, r1), 0);
+      const minEvidence = explained * 2 >= changed ? 1 : MIN_EVIDENCE;
+      for (const [r0, r1] of s.runs) {
+        let y = r0;
+        while (y < r1) {
+          if (taken[y - a]) { y++; continue; }
+          const y0 = y;
+          while (y < r1 && !taken[y - a]) y++;
+          if (coversWholeTile(grid, y0, y) && evidence(y0, y) >= minEvidence) {
+            out.push({ y0, y1: y, dy: s.dy });
+            taken.fill(1, y0 - a, y - a);
+          }
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** Maximal runs of rows in [a, b) (source rows inside the surface) where `match` holds, each covering a whole tile row. */
+function matchingRuns(grid: TileGrid, a: number, b: number, dy: number, match: (y: number) => boolean): Array<[number, number]> {
+  const lo = Math.max(a, -dy), hi = Math.min(b, grid.height - dy);
+  const runs: Array<[number, number]> = [];
+  let y = lo;
+  while (y < hi) {
+    if (!match(y)) { y++; continue; }
+    const y0 = y;
+    while (y < hi && match(y)) y++;
+    if (coversWholeTile(grid, y0, y)) runs.push([y0, y]);
+  }
+  return runs;
+}
+
+/** Whether rows [y0, y1) hold every row of some tile row (the last one may be short). */
+function coversWholeTile(grid: TileGrid, y0: number, y1: number): boolean {
+  const t = grid.tileSize;
+  const first = Math.ceil(y0 / t) * t;
+  return first < grid.height && Math.min(first + t, grid.height) <= y1;
+}
+
+/**
+ * Offsets (most votes first) suggested by changed rows of [a, b) whose new hash is found a few
+ * times at most among the column's previous rows (text drawn at scale 2 repeats each row; a blank
+ * row repeats everywhere and votes for nothing).
+ */
+function voteOffsets(height: number, a: number, b: number, stride: number, col: number, prev: Uint32Array, cur: Uint32Array): number[] {
+  const where = new Map<number, number[]>(); // low word -> rows
+  for (let y = 0; y < height; y++) {
+    const k = prev[y * stride + col]!;
+    const rows = where.get(k);
+    if (!rows) where.set(k, [y]);
+    else if (rows.length <= MAX_REPEATS) rows.push(y);
+  }
+  const votes = new Map<number, number>();
+  for (let y = a; y < b; y++) {
+    const i = y * stride + col;
+    if (cur[i] === prev[i] && cur[i + 1] === prev[i + 1]) continue; // row unchanged: no news
+    const rows = where.get(cur[i]!);
+    if (!rows || rows.length > MAX_REPEATS) continue;
+    for (const from of rows) {
+      if (prev[from * stride + col + 1] !== cur[i + 1]) continue;
+      const dy = from - y;
+      votes.set(dy, (votes.get(dy) ?? 0) + 1);
+    }
+  }
+  return [...votes].sort((p, q) => q[1] - p[1]).slice(0, MAX_CANDIDATES).map(([dy]) => dy);
+}
+
+function orderKey(m: Move): number {
+  return m.dy > 0 ? m.y : -(m.y + m.h);
+}
+
+/** Keeps moves, in order, whose source no earlier kept move has written to. */
+function applicableInOrder(moves: Move[]): Move[] {
+  const kept: Move[] = [];
+  for (const m of moves) {
+    const src = { x: m.x, y: m.y + m.dy, w: m.w, h: m.h };
+    if (kept.every((k) => !overlaps(k, src))) kept.push(m);
+  }
+  return kept;
+}
+
+function overlaps(a: Rect, b: Rect): boolean {
+  return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+/**
+ * Drops moves that real pixels contradict (a hash collision): rows of each move's source that
+ * `oldRows` kept (every `step`-th row of the previous frame) must equal the destination rows of
+ * the new `surface`.
+ */
+export function verifyMoves(moves: Move[], surface: { data: Buffer; width: number }, oldRows: Buffer, step: number): Move[] {
+  const rowBytes = surface.width * 4;
+  return moves.filter((m) => {
+    const x0 = m.x * 4, x1 = (m.x + m.w) * 4;
+    const first = Math.ceil((m.y + m.dy) / step) * step;
+    for (let src = first; src < m.y + m.dy + m.h; src += step) {
+      const old = oldRows.subarray((src / step) * rowBytes + x0, (src / step) * rowBytes + x1);
+      const dstAt = (src - m.dy) * rowBytes;
+      if (!old.equals(surface.data.subarray(dstAt + x0, dstAt + x1))) return false;
+    }
+    return true;
+  });
+}
