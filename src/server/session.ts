@@ -8,9 +8,9 @@
 // shown a picture cropped or padded to a size it no longer matches.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { CursorState, Display, InputSink } from './display.js';
+import type { CursorState, Display, InputSink, Move } from './display.js';
 import type { Encoder, Rect, SurfaceView } from '../rfb/encodings/types.js';
-import { chooseEncoding, createEncoder, encoderOptionsFrom, isTunable } from '../rfb/encodings/index.js';
+import { chooseEncoding, createEncoder, encodeCopyRect, encoderOptionsFrom, isTunable, supportsCopyRect } from '../rfb/encodings/index.js';
 import { SERVER_PIXEL_FORMAT, validatePixelFormat, type PixelFormat } from '../rfb/pixel-format.js';
 import { intersect, type TileGrid } from '../surface/dirty.js';
 import {
@@ -67,6 +67,8 @@ const MAX_PENDING_ANSWERS = 64;
 const LINGER_MS = 2_000;
 const MAX_RECTS_PER_UPDATE = 0xfffe; // 0xffff means "until LastRect"
 const LOSSLESS_REFRESH_MS = 500;
+/** CopyRects queued for one client at most; past that, moves go as pixels. */
+const MAX_QUEUED_MOVES = 256;
 
 const ENCODING_NAMES: Record<number, string> = {
   [Encoding.Raw]: 'Raw',
@@ -86,6 +88,7 @@ interface Capabilities {
   qemuKeyEvent: boolean;
   cursor: boolean;
   alphaCursor: boolean;
+  copyRect: boolean;
 }
 
 export class ClientSession extends EventEmitter {
@@ -122,7 +125,13 @@ export class ClientSession extends EventEmitter {
     qemuKeyEvent: false,
     cursor: false,
     alphaCursor: false,
+    copyRect: false,
   };
+  /**
+   * Scrolls owed as CopyRect, in order, ahead of the next update's pixels. Invariant: once they
+   * are applied, every tile not in `pending` holds the surface's pixels of the last damage.
+   */
+  private moves: Move[] = [];
   /** The cursor shape is owed to a client that draws the cursor itself. */
   private cursorShapeDue = false;
   /** Where the cursor was drawn into this client's picture (clients without cursor encodings). */
@@ -151,7 +160,7 @@ export class ClientSession extends EventEmitter {
   private readonly onData = (chunk: Buffer) => this.guard(() => this.receive(chunk));
   private readonly onSocketError = (err: Error) => this.close(`socket error: ${err.message}`);
   private readonly onSocketGone = () => this.close('client disconnected');
-  private readonly onDamage = (bitmap: Uint8Array) => this.guard(() => this.damage(bitmap));
+  private readonly onDamage = (bitmap: Uint8Array, moves?: Move[]) => this.guard(() => this.damage(bitmap, moves ?? []));
   private readonly onResize = () => this.guard(() => this.resize());
   private readonly onCursor = (_state: CursorState | undefined, shapeChanged: boolean) => this.guard(() => this.cursorChanged(shapeChanged));
   private readonly onDrain = () => {
@@ -454,7 +463,9 @@ export class ClientSession extends EventEmitter {
       qemuKeyEvent: has(PseudoEncoding.QemuExtendedKeyEvent),
       cursor: has(PseudoEncoding.Cursor),
       alphaCursor: has(PseudoEncoding.AlphaCursor),
+      copyRect: supportsCopyRect(list),
     };
+    if (!this.caps.copyRect) this.dropMoves();
     // A client that now draws the cursor itself gets the shape; one that stopped gets it drawn in.
     if (this.drawsOwnCursor()) {
       // Only a display that knows a cursor sends one (a hidden shape would hide the client's own pointer).
@@ -515,11 +526,14 @@ export class ClientSession extends EventEmitter {
     this.lossy = this.grid.newBitmap(0);
     this.lossyAt = new Float64Array(this.grid.count);
     this.refresh = this.grid.newBitmap(0);
+    this.moves = [];
   }
 
-  private damage(bitmap: Uint8Array): void {
+  private damage(bitmap: Uint8Array, moves: Move[]): void {
     if (!this.grid) return;
     const p = this.pending;
+    // Judged before this damage joins `pending`: the client's picture is the previous frame's.
+    const copied = bitmap.length === p.length ? this.acceptMoves(moves) : undefined;
     if (bitmap.length !== p.length) {
       p.fill(1); // damage of another grid: be safe, resend all
       this.refresh.fill(0);
@@ -530,7 +544,43 @@ export class ClientSession extends EventEmitter {
         if (bitmap[i]) refresh[i] = 0; // changed again: an ordinary update, lossy or not
       }
     }
+    // Tiles a queued CopyRect fills entirely are right once it is applied (and lossless).
+    if (copied) for (let i = 0; i < p.length; i++) if (copied[i]) p[i] = this.lossy[i] = this.refresh[i] = 0;
     this.maybeSendUpdate();
+  }
+
+  /**
+   * Queues the moves this client can apply as CopyRect: it takes them, and the pixels at each
+   * source are the previous frame's in its picture (no pending or lossy tile, no cursor drawn in
+   * by us). Returns the tiles the queued moves fill entirely (undefined: none).
+   */
+  private acceptMoves(moves: Move[]): Uint8Array | undefined {
+    if (!this.caps.copyRect || moves.length === 0) return undefined;
+    const grid = this.grid!;
+    const { width, height } = this.display.surface;
+    const cursor = this.drawsOwnCursor() ? undefined : this.cursorDrawn;
+    let covered: Uint8Array | undefined;
+    for (const m of moves) {
+      if (this.moves.length >= MAX_QUEUED_MOVES) break;
+      const dst = { x: m.x, y: m.y, w: m.w, h: m.h };
+      const src = { x: m.x, y: m.y + m.dy, w: m.w, h: m.h };
+      if (src.x < 0 || src.y < 0 || src.x + src.w > width || src.y + src.h > height || dst.x + dst.w > width || dst.y + dst.h > height) continue;
+      if (cursor && (intersect(cursor, src) || intersect(cursor, dst))) continue;
+      const touched = grid.newBitmap(0);
+      grid.markRect(touched, src);
+      if (touched.some((v, i) => v && (this.pending[i] || this.lossy[i]))) continue;
+      this.moves.push(m);
+      covered ??= grid.newBitmap(0);
+      markInside(grid, covered, dst);
+    }
+    return covered;
+  }
+
+  /** CopyRects that can no longer be sent: their destinations go as pixels instead. */
+  private dropMoves(): void {
+    if (!this.grid) return;
+    for (const m of this.moves) this.grid.markRect(this.pending, m);
+    this.moves = [];
   }
 
   private drawsOwnCursor(): boolean {
@@ -634,7 +684,9 @@ export class ClientSession extends EventEmitter {
 
     const area = union(this.requestOutstanding ? this.requestArea : undefined, this.continuousOn ? this.continuousArea : undefined);
     const rects = area && !this.resizeDue ? this.grid.toRects(this.pending, area) : [];
-    if (rects.length === 0 && noData.length === 0) {
+    // Queued CopyRects ride on a requested update, like pixels.
+    const moves = wantsPixels ? this.moves : [];
+    if (rects.length === 0 && noData.length === 0 && moves.length === 0) {
       if (this.requestOutstanding && !this.requestArea) {
         // A request entirely outside the framebuffer: answered, with nothing.
         this.sendUpdate([], []);
@@ -644,7 +696,13 @@ export class ClientSession extends EventEmitter {
       }
       return;
     }
-    const encoded: Buffer[][] = [];
+    // Moves first: they copy pixels the client has, before any of them is overwritten.
+    const encoded: Buffer[][] = moves.map((m) => {
+      const parts: Buffer[] = [];
+      encodeCopyRect({ x: m.x, y: m.y, w: m.w, h: m.h }, m.x, m.y + m.dy, parts);
+      return parts;
+    });
+    if (moves.length) this.moves = [];
     const encoder = this.encoder;
     const tunable = isTunable(encoder);
     // Refresh tiles go in rects of their own, encoded losslessly.
@@ -754,6 +812,19 @@ export class ClientSession extends EventEmitter {
       } while (i < all.length);
     }
     this.socket.uncork();
+  }
+}
+
+/** Mark the tiles lying wholly inside `r`. */
+function markInside(grid: TileGrid, bitmap: Uint8Array, r: Rect): void {
+  const t = grid.tileSize;
+  for (let ty = Math.ceil(r.y / t); ty < grid.tilesY; ty++) {
+    const y1 = Math.min((ty + 1) * t, grid.height);
+    if (y1 > r.y + r.h) break;
+    for (let tx = Math.ceil(r.x / t); tx < grid.tilesX; tx++) {
+      if (Math.min((tx + 1) * t, grid.width) > r.x + r.w) break;
+      bitmap[ty * grid.tilesX + tx] = 1;
+    }
   }
 }
 
