@@ -91,6 +91,9 @@ interface FileId {
   ino: number;
 }
 
+/** A problem logged this recently is not logged again when it recurs (see loggedAt). */
+const LOG_REPEAT_MS = 60_000;
+
 export class FbRegionSource implements FrameSource {
   readonly description: string;
   private readonly log: Logger;
@@ -102,6 +105,14 @@ export class FbRegionSource implements FrameSource {
   private lastLoggedPlane: PlaneGeometry | undefined;
   /** The condition last logged: 'ok' or a problem key. Only changes are logged. */
   private condition: string | undefined;
+  /**
+   * When each problem was last logged. A problem that comes back within LOG_REPEAT_MS (a
+   * producer that is late now and then on a loaded machine) is counted, not logged again,
+   * so the log does not flap between "late" and "answers again".
+   */
+  private readonly loggedAt = new Map<string, number>();
+  private quietCondition = false;
+  private repeats = 0;
   private pending: Promise<Frame> | undefined;
   private closed = false;
   /** How long to sleep before the first look for the producer's answer (learned per request). */
@@ -166,7 +177,7 @@ export class FbRegionSource implements FrameSource {
   }
 
   private success(mapping: NativeMapping, plane: PlaneGeometry): Frame {
-    if (this.condition !== 'ok' && this.condition !== undefined) this.log(`${this.description}: producer answers again`);
+    if (this.condition !== 'ok' && this.condition !== undefined && !this.quietCondition) this.log(`${this.description}: producer answers again`);
     this.condition = 'ok';
     if (!this.lastLoggedPlane || !samePlane(this.lastLoggedPlane, plane)) {
       this.log(`${this.description}: ${describePlane(plane)}`);
@@ -180,7 +191,16 @@ export class FbRegionSource implements FrameSource {
   private failure(problem: string, reason: string, useLastGood: boolean): Frame {
     const showLast = useLastGood && this.lastGood !== undefined && this.mapping !== undefined;
     if (this.condition !== problem) {
-      this.log(`${this.description}: ${reason}; ${showLast ? 'showing the last good frame' : 'no signal'}`);
+      const now = Date.now();
+      const last = this.loggedAt.get(problem);
+      this.quietCondition = last !== undefined && now - last < LOG_REPEAT_MS;
+      if (this.quietCondition) this.repeats++;
+      else {
+        const again = this.repeats > 0 ? ` (${this.repeats} brief repeat${this.repeats > 1 ? 's' : ''} of known problems not logged)` : '';
+        this.log(`${this.description}: ${reason}; ${showLast ? 'showing the last good frame' : 'no signal'}${again}`);
+        this.loggedAt.set(problem, now);
+        this.repeats = 0;
+      }
       this.condition = problem;
     }
     if (showLast) return { kind: 'plane', mapping: this.mapping!, plane: this.lastGood! };

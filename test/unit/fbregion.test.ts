@@ -112,6 +112,21 @@ describe('FbRegionSource with a producer that does not answer', () => {
     expect(lines.filter((l) => l.includes('answers again'))).toHaveLength(1);
   });
 
+  it('does not flap in the log when the producer is late now and then', async () => {
+    const image = makeImage(40, 30);
+    const { lines } = start(image);
+    plane(await source!.nextFrame());
+    for (let round = 0; round < 3; round++) {
+      producer!.behave({ kind: 'silent' });
+      plane(await source!.nextFrame());
+      producer!.behave({ kind: 'normal' });
+      plane(await source!.nextFrame());
+    }
+    // The first lapse and its recovery are logged; the next two lapses (within a minute) are not.
+    expect(lines.filter((l) => /did not answer/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('answers again'))).toHaveLength(1);
+  });
+
   it('gives no-signal with a reason when there never was a good frame', async () => {
     const { lines } = start(makeImage(40, 30));
     producer!.behave({ kind: 'silent' });
