@@ -11,7 +11,8 @@ test('device removed while serving: released at once, no-signal screen with the 
   const r = await runDeviceLoss();
   console.log(
     `device loss: ${JSON.stringify(r.figures)}; host: no-signal on the client ${r.hostNoSignalMs?.toFixed(0)} ms after asking for the removal, ` +
-      `new picture ${r.hostNewPictureMs?.toFixed(0)} ms after asking for the new device; guest ${r.phases}`,
+      `new picture ${r.hostNewPictureMs?.toFixed(0)} ms after asking for the new device; guest ${r.phases}` +
+      (r.failures.length ? `\nfailures:\n${r.failures.join('\n')}` : ''),
   );
   expect(r.failures).toEqual([]);
   expect(r.pictureExact).toBe(true);
