@@ -56,10 +56,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
-# Build vncgrab only when its source is newer than the binary.
+# Build vncgrab only when its source (or the header it shares) is newer than the binary.
 src="$repo/test/clients/vncgrab.c"
+tap="$repo/test/clients/rfb-tap.h"
 out="$repo/node_modules/.cache/vgpu-vnc-test/vncgrab"
-if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "$tap" -nt "$out" ]; then
   mkdir -p "$(dirname "$out")"
   # shellcheck disable=SC2046  # pkg-config prints several words on purpose
   cc -std=c11 -O2 -Wall -Wextra -Werror -o "$out.tmp" "$src" \

@@ -40,6 +40,11 @@ export function buildTools(repo: string): Tools {
   const player = join(outDir, 'xshm-player');
   const measure = join(outDir, 'vncmeasure');
   compile([join(src, 'xshm-player.c'), header], player, () => [...pkgConfig('x11'), ...pkgConfig('xext')]);
-  compile([join(src, 'vncmeasure.c'), header], measure, () => [...pkgConfig('libvncclient'), '-ldl']);
+  const clients = join(repo, 'test/clients'); // rfb-tap.h, shared with the test clients
+  compile([join(src, 'vncmeasure.c'), header, join(clients, 'rfb-tap.h')], measure, () => [
+    `-I${clients}`,
+    ...pkgConfig('libvncclient'),
+    '-ldl',
+  ]);
   return { player, measure };
 }

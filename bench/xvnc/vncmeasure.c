@@ -17,7 +17,6 @@
  * on stdout; on failure one line "vncmeasure: error: ..." on stderr, exit 2.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -33,6 +32,7 @@
 #include <rfb/rfbclient.h>
 
 #include "frame-stamp.h"
+#include "rfb-tap.h" /* test/clients/: bytes read and rectangles by encoding */
 
 static const char *opt_host;
 static int opt_port;
@@ -73,74 +73,6 @@ static int64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-/* ---- bytes and rectangle encodings, via ReadFromRFBServer interposition
- * (libvncclient calls it through the PLT; the same trick as vncgrab.c) ---- */
-typedef rfbBool (*read_fn)(rfbClient *, char *, unsigned int);
-static read_fn real_read;
-static uint64_t bytes_read;
-static int counting; /* rect headers are counted inside the window only */
-
-enum { AT_MESSAGE, AFTER_UPDATE_TYPE, FIRST_HEADER, IN_UPDATE, OTHER };
-static int read_state = OTHER;
-static char *header_addr;
-
-#define MAX_SEEN 16
-static struct { int32_t encoding; long count; } seen[MAX_SEEN];
-
-static void count_encoding(const unsigned char *hdr) {
-  if (!counting) return;
-  int32_t enc = (int32_t)((uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 | (uint32_t)hdr[10] << 8 | hdr[11]);
-  for (int i = 0; i < MAX_SEEN; i++) {
-    if (seen[i].count && seen[i].encoding == enc) { seen[i].count++; return; }
-    if (!seen[i].count) { seen[i].encoding = enc; seen[i].count = 1; return; }
-  }
-}
-
-rfbBool ReadFromRFBServer(rfbClient *client, char *out, unsigned int n) {
-  if (!real_read) real_read = (read_fn)dlsym(RTLD_NEXT, "ReadFromRFBServer");
-  rfbBool ok = real_read(client, out, n);
-  if (!ok) return ok;
-  bytes_read += n;
-  switch (read_state) {
-    case AT_MESSAGE:
-      read_state = (n == 1 && out[0] == rfbFramebufferUpdate) ? AFTER_UPDATE_TYPE : OTHER;
-      break;
-    case AFTER_UPDATE_TYPE:
-      read_state = (n == sz_rfbFramebufferUpdateMsg - 1) ? FIRST_HEADER : OTHER;
-      break;
-    case FIRST_HEADER:
-      if (n == sz_rfbFramebufferUpdateRectHeader) {
-        header_addr = out;
-        count_encoding((unsigned char *)out);
-        read_state = IN_UPDATE;
-      } else {
-        read_state = OTHER;
-      }
-      break;
-    case IN_UPDATE:
-      if (n == sz_rfbFramebufferUpdateRectHeader && out == header_addr) count_encoding((unsigned char *)out);
-      break;
-    default:
-      break;
-  }
-  return ok;
-}
-
-static const char *encoding_name(int32_t e, char *buf, size_t len) {
-  switch (e) {
-    case 0: return "raw";
-    case 1: return "copyrect";
-    case 5: return "hextile";
-    case 7: return "tight";
-    case 16: return "zrle";
-    case -223: return "desktopsize";
-    case -224: return "lastrect";
-    case -308: return "extendeddesktopsize";
-  }
-  snprintf(buf, len, "%d", (int)e);
-  return buf;
 }
 
 /* ---- server CPU ---- */
@@ -208,22 +140,18 @@ static double percentile(double p) {
 }
 
 /* ---- arguments ---- */
+static void bad_arg(const char *msg) { fail("%s", msg); }
+
 static long number(const char *flag, const char *s, long min, long max) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || *end || end == s || v < min || v > max) fail("%s wants a number in %ld..%ld, got '%s'", flag, min, max, s);
-  return v;
+  return tap_number(flag, s, min, max, bad_arg);
 }
 
 static void parse_args(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-') {
-      const char *colon = strrchr(a, ':');
-      if (opt_host || !colon || colon == a) fail("first argument must be HOST:PORT, got '%s'", a);
-      opt_host = strndup(a, (size_t)(colon - a));
-      opt_port = (int)number("port", colon + 1, 1, 65535);
+      if (opt_host || !tap_host_port(a, &opt_host, &opt_port, bad_arg))
+        fail("first argument must be HOST:PORT, got '%s'", a);
       continue;
     }
     if (i + 1 >= argc) fail("%s needs a value", a);
@@ -267,7 +195,6 @@ int main(int argc, char **argv) {
   client->FinishedFrameBufferUpdate = on_update;
   client->serverHost = strdup(opt_host);
   client->serverPort = opt_port;
-  read_state = OTHER;
   if (!rfbInitClient(client, NULL, NULL)) fail("cannot connect to %s:%d: %s", opt_host, opt_port, last_log);
 
   /* Warm-up: the first complete picture, then opt_warmup_ms more. */
@@ -279,23 +206,22 @@ int main(int argc, char **argv) {
     if (!measuring && updates > 0 && warm_end < 0) warm_end = t + opt_warmup_ms * 1000000;
     if (!measuring && warm_end >= 0 && t >= warm_end) {
       alarm((unsigned)(opt_measure_ms / 1000 + 30));
-      measuring = counting = 1;
+      measuring = 1;
+      tap_on_header = tap_count_encoding; /* rectangles are counted inside the window only */
       window_start = t;
-      bytes0 = bytes_read;
+      bytes0 = tap_bytes_read;
       if (opt_cpu_pid) cpu0 = cpu_seconds(opt_cpu_pid);
     }
     if (measuring && t >= window_start + opt_measure_ms * 1000000) { window_end = t; break; }
     int r = WaitForMessage(client, 20000);
     if (r < 0) fail("connection lost: %s", last_log);
     if (r > 0) {
-      read_state = AT_MESSAGE;
-      if (!HandleRFBServerMessage(client)) fail("connection lost: %s", last_log);
-      read_state = OTHER;
+      if (!tap_handle_message(client)) fail("connection lost: %s", last_log);
     }
   }
   double cpu = opt_cpu_pid ? cpu_seconds(opt_cpu_pid) - cpu0 : -1;
   double seconds = (double)(window_end - window_start) / 1e9;
-  uint64_t bytes = bytes_read - bytes0;
+  uint64_t bytes = tap_bytes_read - bytes0;
   qsort(latencies, n_latencies, sizeof *latencies, by_value);
 
   char name[16];
@@ -303,8 +229,8 @@ int main(int argc, char **argv) {
          "\"p50Ms\":%.1f,\"p95Ms\":%.1f,\"bytes\":%llu,\"cpuPercent\":%.1f,\"rects\":{",
          seconds, frames, window_updates, bad_stamps, frames / seconds, percentile(0.5), percentile(0.95),
          (unsigned long long)bytes, cpu < 0 ? -1 : 100 * cpu / seconds);
-  for (int i = 0; i < MAX_SEEN && seen[i].count; i++)
-    printf("%s\"%s\":%ld", i ? "," : "", encoding_name(seen[i].encoding, name, sizeof name), seen[i].count);
+  for (int i = 0; i < TAP_MAX_SEEN && tap_seen[i].count; i++)
+    printf("%s\"%s\":%ld", i ? "," : "", tap_encoding_name(tap_seen[i].encoding, name, sizeof name), tap_seen[i].count);
   printf("}}\n");
   rfbClientCleanup(client);
   return 0;

@@ -38,12 +38,9 @@
  * with --big-endian at 32 bpp its ZRLE and Tight decoders mis-place the
  * colour bytes; use raw or hextile to test big-endian translation.
  *
- * The rectangle encodings are not exposed by libvncclient, so this program
- * interposes ReadFromRFBServer (libvncclient calls it through the PLT) and
- * recognises rectangle headers by where the library reads them to.
+ * The rectangle encodings are not exposed by libvncclient; rfb-tap.h sees them.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -57,6 +54,8 @@
 #include <unistd.h>
 
 #include <rfb/rfbclient.h>
+
+#include "rfb-tap.h"
 
 enum { EXIT_USAGE = 1, EXIT_FAIL = 2, EXIT_TIMEOUT = 3 };
 
@@ -160,86 +159,7 @@ static long now_ms(void) {
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* ---- rectangle encodings seen, via ReadFromRFBServer interposition ---- */
-typedef rfbBool (*read_fn)(rfbClient *, char *, unsigned int);
-static read_fn real_read;
-
-enum { AT_MESSAGE, AFTER_UPDATE_TYPE, FIRST_HEADER, IN_UPDATE, OTHER };
-static int read_state = OTHER;
-static char *header_addr; /* where HandleRFBServerMessage reads rect headers */
-
-#define MAX_SEEN 32
-static struct { int32_t encoding; long count; } seen[MAX_SEEN];
-
-static void count_encoding(const unsigned char *hdr) {
-  int32_t enc = (int32_t)((uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 |
-                          (uint32_t)hdr[10] << 8 | hdr[11]);
-  for (int i = 0; i < MAX_SEEN; i++) {
-    if (seen[i].count && seen[i].encoding == enc) { seen[i].count++; return; }
-    if (!seen[i].count) { seen[i].encoding = enc; seen[i].count = 1; return; }
-  }
-}
-
-rfbBool ReadFromRFBServer(rfbClient *client, char *out, unsigned int n) {
-  if (!real_read) real_read = (read_fn)dlsym(RTLD_NEXT, "ReadFromRFBServer");
-  rfbBool ok = real_read(client, out, n);
-  if (!ok) return ok;
-  switch (read_state) {
-    case AT_MESSAGE:
-      read_state = (n == 1 && out[0] == rfbFramebufferUpdate) ? AFTER_UPDATE_TYPE : OTHER;
-      break;
-    case AFTER_UPDATE_TYPE:
-      read_state = (n == sz_rfbFramebufferUpdateMsg - 1) ? FIRST_HEADER : OTHER;
-      break;
-    case FIRST_HEADER:
-      if (n == sz_rfbFramebufferUpdateRectHeader) {
-        header_addr = out;
-        count_encoding((unsigned char *)out);
-        read_state = IN_UPDATE;
-      } else {
-        read_state = OTHER;
-      }
-      break;
-    case IN_UPDATE:
-      if (n == sz_rfbFramebufferUpdateRectHeader && out == header_addr)
-        count_encoding((unsigned char *)out);
-      break;
-    default:
-      break;
-  }
-  return ok;
-}
-
-static const char *encoding_name(int32_t e, char *buf, size_t len) {
-  switch (e) {
-    case 0: return "raw";
-    case 1: return "copyrect";
-    case 2: return "rre";
-    case 4: return "corre";
-    case 5: return "hextile";
-    case 6: return "zlib";
-    case 7: return "tight";
-    case 8: return "zlibhex";
-    case 15: return "trle";
-    case 16: return "zrle";
-    case -223: return "desktopsize";
-    case -224: return "lastrect";
-    case -232: return "pointerpos";
-    case -239: return "cursor";
-    case -240: return "xcursor";
-    case -258: return "qemukeyevent";
-    case -307: return "desktopname";
-    case -308: return "extendeddesktopsize";
-    case -312: return "fence";
-    case -313: return "continuousupdates";
-  }
-  snprintf(buf, len, "%d", (int)e);
-  return buf;
-}
-
 /* ---- framebuffer state ---- */
-static unsigned char *covered; /* one byte per pixel: seen in some rect */
-static long uncovered;         /* pixels not yet covered at this size */
 static long updates;           /* FramebufferUpdate messages completed */
 static long last_change_ms;    /* when an update last changed a pixel */
 static unsigned char *previous; /* framebuffer after the previous update */
@@ -248,23 +168,12 @@ static rfbBool on_resize(rfbClient *client) {
   size_t pixels = (size_t)client->width * client->height;
   size_t bytes = pixels * (client->format.bitsPerPixel / 8);
   free(client->frameBuffer);
-  free(covered);
   free(previous);
   client->frameBuffer = calloc(bytes ? bytes : 1, 1);
-  covered = calloc(pixels ? pixels : 1, 1);
   previous = calloc(bytes ? bytes : 1, 1);
-  if (!client->frameBuffer || !covered || !previous) fail(EXIT_FAIL, "out of memory");
-  uncovered = (long)pixels;
+  if (!tap_coverage_reset(pixels) || !client->frameBuffer || !previous) fail(EXIT_FAIL, "out of memory");
   last_change_ms = now_ms();
   return TRUE;
-}
-
-static void on_rect(rfbClient *client, int x, int y, int w, int h) {
-  for (int j = y; j < y + h && j < client->height; j++)
-    for (int i = x; i < x + w && i < client->width; i++) {
-      unsigned char *c = &covered[(size_t)j * client->width + i];
-      if (!*c) { *c = 1; uncovered--; }
-    }
 }
 
 static void on_update_done(rfbClient *client) {
@@ -330,9 +239,9 @@ static void print_summary(rfbClient *client) {
   char line[1024], name[16];
   int len = snprintf(line, sizeof line, "vncgrab: size=%dx%d updates=%ld rects=",
                      client->width, client->height, updates);
-  for (int i = 0; i < MAX_SEEN && seen[i].count && len < (int)sizeof line - 40; i++)
+  for (int i = 0; i < TAP_MAX_SEEN && tap_seen[i].count && len < (int)sizeof line - 40; i++)
     len += snprintf(line + len, sizeof line - len, "%s%s:%ld", i ? "," : "",
-                    encoding_name(seen[i].encoding, name, sizeof name), seen[i].count);
+                    tap_encoding_name(tap_seen[i].encoding, name, sizeof name), tap_seen[i].count);
   fprintf(stderr, "%s\n", line);
 }
 
@@ -349,15 +258,7 @@ static void usage(const char *msg) {
 }
 
 static long number(const char *flag, const char *s, long min, long max) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || *end || end == s || v < min || v > max) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s wants a number in %ld..%ld, got '%s'", flag, min, max, s);
-    usage(msg);
-  }
-  return v;
+  return tap_number(flag, s, min, max, usage);
 }
 
 static void parse_args(int argc, char **argv) {
@@ -396,10 +297,7 @@ static void parse_args(int argc, char **argv) {
       }
       else { char m[80]; snprintf(m, sizeof m, "unknown option %s", a); usage(m); }
     } else if (positional == 0) {
-      const char *colon = strrchr(a, ':');
-      if (!colon || colon == a) usage("first argument must be HOST:PORT");
-      opt_host = strndup(a, (size_t)(colon - a));
-      opt_port = (int)number("port", colon + 1, 1, 65535);
+      if (!tap_host_port(a, &opt_host, &opt_port, usage)) usage("first argument must be HOST:PORT");
       positional++;
     } else if (positional == 1) {
       opt_out = a;
@@ -459,7 +357,8 @@ int main(int argc, char **argv) {
   client->serverHost = strdup(opt_host);
   client->serverPort = opt_port;
   client->MallocFrameBuffer = on_resize;
-  client->GotFrameBufferUpdate = on_rect;
+  client->GotFrameBufferUpdate = tap_cover;
+  tap_on_header = tap_count_encoding;
   client->FinishedFrameBufferUpdate = on_update_done;
   client->GetPassword = get_password;
 
@@ -472,7 +371,7 @@ int main(int argc, char **argv) {
 
   for (;;) {
     long now = now_ms();
-    int complete = uncovered == 0 && size_ok(client);
+    int complete = tap_uncovered == 0 && size_ok(client);
     int done;
     if (opt_npixels) done = complete && pixel_waiting(client) < 0;
     else if (opt_updates >= 0) done = complete && updates >= opt_updates;
@@ -483,7 +382,7 @@ int main(int argc, char **argv) {
         if (!size_ok(client))
           fail(EXIT_FAIL, "after %ld ms the framebuffer is %dx%d, expected %dx%d", opt_until_ms,
                client->width, client->height, opt_expect_w, opt_expect_h);
-        fail(EXIT_FAIL, "after %ld ms %ld of %ld pixels were never sent", opt_until_ms, uncovered,
+        fail(EXIT_FAIL, "after %ld ms %ld of %ld pixels were never sent", opt_until_ms, tap_uncovered,
              (long)client->width * client->height);
       }
       break;
@@ -493,7 +392,7 @@ int main(int argc, char **argv) {
         fail(EXIT_TIMEOUT, "timeout after %ld ms: framebuffer is %dx%d, expected %dx%d", opt_timeout_ms,
              client->width, client->height, opt_expect_w, opt_expect_h);
       int waiting = pixel_waiting(client);
-      if (!uncovered && waiting >= 0) {
+      if (!tap_uncovered && waiting >= 0) {
         int x = opt_pixels[waiting].x, y = opt_pixels[waiting].y;
         if (x >= client->width || y >= client->height)
           fail(EXIT_TIMEOUT, "timeout after %ld ms: pixel (%d,%d) is outside the %dx%d framebuffer",
@@ -501,9 +400,9 @@ int main(int argc, char **argv) {
         fail(EXIT_TIMEOUT, "timeout after %ld ms: pixel (%d,%d) is #%06x, waiting for #%06x", opt_timeout_ms,
              x, y, rgb_at(client, (size_t)y * client->width + x), opt_pixels[waiting].rgb);
       }
-      if (uncovered)
+      if (tap_uncovered)
         fail(EXIT_TIMEOUT, "timeout after %ld ms: %ld of %ld pixels never sent (%ld updates)",
-             opt_timeout_ms, uncovered, (long)client->width * client->height, updates);
+             opt_timeout_ms, tap_uncovered, (long)client->width * client->height, updates);
       fail(EXIT_TIMEOUT, "timeout after %ld ms: %ld updates received, picture never settled",
            opt_timeout_ms, updates);
     }
@@ -514,10 +413,7 @@ int main(int argc, char **argv) {
     int ready = client->buffered > 0 ? 1 : WaitForMessage(client, (unsigned)wait * 1000);
     if (ready < 0) fail(EXIT_FAIL, "connection lost: %s", why());
     if (ready > 0) {
-      read_state = AT_MESSAGE;
-      rfbBool ok = HandleRFBServerMessage(client);
-      read_state = OTHER;
-      if (!ok) fail(EXIT_FAIL, "connection closed or protocol error: %s", why());
+      if (!tap_handle_message(client)) fail(EXIT_FAIL, "connection closed or protocol error: %s", why());
     }
   }
 

@@ -23,7 +23,6 @@
  * Errors: "error ..." on stdout; connection loss exits 2, timeout (no stdin activity) exits 3.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -34,75 +33,29 @@
 
 #include <rfb/rfbclient.h>
 
+#include "rfb-tap.h"
+
 static long opt_timeout_ms = 60000;
 
-/* ---- rectangle headers seen (ReadFromRFBServer interposition, as in vncgrab.c) ---- */
-typedef rfbBool (*read_fn)(rfbClient *, char *, unsigned int);
-static read_fn real_read;
-enum { AT_MESSAGE, AFTER_UPDATE_TYPE, FIRST_HEADER, IN_UPDATE, OTHER };
-static int read_state = OTHER;
-static char *header_addr;
-
+/* ---- rectangle headers seen (rfb-tap.h) ---- */
 static void saw_header(const unsigned char *h) {
-  int32_t enc = (int32_t)((uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11]);
-  unsigned x = h[0] << 8 | h[1], y = h[2] << 8 | h[3], w = h[4] << 8 | h[5], hh = h[6] << 8 | h[7];
-  if (enc == -308) printf("extdesktop %u %u %ux%u\n", x, y, w, hh);
-  if (enc == -258) printf("qemukey\n");
+  struct tap_rect r = tap_parse_header(h);
+  if (r.encoding == -308) printf("extdesktop %u %u %ux%u\n", r.x, r.y, r.w, r.h);
+  if (r.encoding == -258) printf("qemukey\n");
   fflush(stdout);
 }
 
-rfbBool ReadFromRFBServer(rfbClient *client, char *out, unsigned int n) {
-  if (!real_read) real_read = (read_fn)dlsym(RTLD_NEXT, "ReadFromRFBServer");
-  rfbBool ok = real_read(client, out, n);
-  if (!ok) return ok;
-  switch (read_state) {
-    case AT_MESSAGE:
-      read_state = (n == 1 && out[0] == rfbFramebufferUpdate) ? AFTER_UPDATE_TYPE : OTHER;
-      break;
-    case AFTER_UPDATE_TYPE:
-      read_state = (n == sz_rfbFramebufferUpdateMsg - 1) ? FIRST_HEADER : OTHER;
-      break;
-    case FIRST_HEADER:
-      if (n == sz_rfbFramebufferUpdateRectHeader) {
-        header_addr = out;
-        saw_header((unsigned char *)out);
-        read_state = IN_UPDATE;
-      } else {
-        read_state = OTHER;
-      }
-      break;
-    case IN_UPDATE:
-      if (n == sz_rfbFramebufferUpdateRectHeader && out == header_addr) saw_header((unsigned char *)out);
-      break;
-    default:
-      break;
-  }
-  return ok;
-}
-
 /* ---- framebuffer ---- */
-static unsigned char *covered;
-static long uncovered;
 static int announced;
 
 static rfbBool on_resize(rfbClient *client) {
   size_t pixels = (size_t)client->width * client->height;
   free(client->frameBuffer);
-  free(covered);
   client->frameBuffer = calloc(pixels ? pixels * 4 : 1, 1);
-  covered = calloc(pixels ? pixels : 1, 1);
-  uncovered = (long)pixels;
+  tap_coverage_reset(pixels);
   if (announced) printf("size %dx%d\n", client->width, client->height);
   fflush(stdout);
   return TRUE;
-}
-
-static void on_rect(rfbClient *client, int x, int y, int w, int h) {
-  for (int j = y; j < y + h && j < client->height; j++)
-    for (int i = x; i < x + w && i < client->width; i++) {
-      unsigned char *c = &covered[(size_t)j * client->width + i];
-      if (!*c) { *c = 1; uncovered--; }
-    }
 }
 
 static unsigned rgb_of(rfbClient *client, const unsigned char *p) {
@@ -183,8 +136,9 @@ int main(int argc, char **argv) {
   rfbClientLog = quiet;
   rfbClientErr = to_stderr;
   rfbClient *client = rfbGetClient(8, 3, 4);
+  tap_on_header = saw_header;
   client->MallocFrameBuffer = on_resize;
-  client->GotFrameBufferUpdate = on_rect;
+  client->GotFrameBufferUpdate = tap_cover;
   client->GotCursorShape = on_cursor;
   client->canHandleNewFBSize = TRUE;
   client->appData.encodingsString = encodings;
@@ -199,11 +153,10 @@ int main(int argc, char **argv) {
   char buf[4096];
   size_t have = 0;
   for (;;) {
-    read_state = AT_MESSAGE;
     int n = WaitForMessage(client, 20000);
     if (n < 0) { printf("error connection lost\n"); return 2; }
-    if (n > 0 && !HandleRFBServerMessage(client)) { printf("error connection lost\n"); return 2; }
-    if (!announced && uncovered == 0) {
+    if (n > 0 && !tap_handle_message(client)) { printf("error connection lost\n"); return 2; }
+    if (!announced && tap_uncovered == 0) {
       announced = 1;
       printf("ready %dx%d\n", client->width, client->height);
       fflush(stdout);

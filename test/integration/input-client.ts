@@ -8,11 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SOURCE = join(repo, 'test/clients/vncinput.c');
+const SOURCES = [SOURCE, join(repo, 'test/clients/rfb-tap.h')];
 export const VNCINPUT = join(repo, 'node_modules/.cache/vgpu-vnc-test/vncinput');
 
-/** Builds vncinput when its source is newer than the binary (needs libvncserver-dev). */
+/** Builds vncinput when a source is newer than the binary (needs libvncserver-dev). */
 export function buildVncInput(): string {
-  if (!existsSync(VNCINPUT) || statSync(SOURCE).mtimeMs > statSync(VNCINPUT).mtimeMs) {
+  if (!existsSync(VNCINPUT) || SOURCES.some((s) => statSync(s).mtimeMs > statSync(VNCINPUT).mtimeMs)) {
     mkdirSync(dirname(VNCINPUT), { recursive: true });
     execFileSync('gcc', ['-O2', '-Wall', '-o', VNCINPUT, SOURCE, '-lvncclient', '-ldl'], { stdio: 'inherit' });
   }
