@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FbRegionProducer, type FrameGeometry, type TrailerFields } from '../../src/source/fbregion-producer.js';
 import { Fourcc, bytesPerPixel } from '../../src/surface/fourcc.js';
+import type { RgbImage } from './image.js';
 
 export interface TestImage {
   pixels: Buffer;
@@ -31,6 +32,28 @@ export function makeImage(
     }
   }
   return { pixels, geometry: { fourcc, width, height, stride, offset: options.offset ?? 0 } };
+}
+
+/** What the guest wrote, as RGB, read straight from the fourcc's byte layout (what a client must show). */
+export function expectedRgb(img: TestImage): RgbImage {
+  const { width, height, stride, fourcc } = img.geometry;
+  const rgb = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      if (fourcc === Fourcc.XRGB8888) {
+        const s = y * stride + x * 4; // bytes B,G,R,X
+        rgb[o] = img.pixels[s + 2]!;
+        rgb[o + 1] = img.pixels[s + 1]!;
+        rgb[o + 2] = img.pixels[s]!;
+      } else if (fourcc === Fourcc.BGR888) {
+        const s = y * stride + x * 3; // bytes R,G,B
+        rgb[o] = img.pixels[s]!;
+        rgb[o + 1] = img.pixels[s + 1]!;
+        rgb[o + 2] = img.pixels[s + 2]!;
+      } else throw new Error('expectedRgb: add this fourcc');
+    }
+  return { width, height, rgb };
 }
 
 export type Behaviour =

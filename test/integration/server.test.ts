@@ -5,30 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grabGvnccapture, grabLibvnc, grabRfb2, grabTigervnc, openTigervnc } from '../helpers/clients.js';
 import { assertSameImage, type RgbImage } from '../helpers/image.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { TestProducer, makeImage, type TestImage } from '../helpers/test-producer.js';
+import { TestProducer, expectedRgb, makeImage } from '../helpers/test-producer.js';
 import { Fourcc } from '../../src/surface/fourcc.js';
-
-/** What the guest wrote, as RGB, read straight from the fourcc's byte layout. */
-function expectedRgb(img: TestImage): RgbImage {
-  const { width, height, stride, fourcc } = img.geometry;
-  const rgb = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const o = (y * width + x) * 3;
-      if (fourcc === Fourcc.XRGB8888) {
-        const s = y * stride + x * 4; // bytes B,G,R,X
-        rgb[o] = img.pixels[s + 2]!;
-        rgb[o + 1] = img.pixels[s + 1]!;
-        rgb[o + 2] = img.pixels[s]!;
-      } else if (fourcc === Fourcc.BGR888) {
-        const s = y * stride + x * 3; // bytes R,G,B
-        rgb[o] = img.pixels[s]!;
-        rgb[o + 1] = img.pixels[s + 1]!;
-        rgb[o + 2] = img.pixels[s + 2]!;
-      } else throw new Error('expectedRgb: add this fourcc');
-    }
-  return { width, height, rgb };
-}
 
 /** The picture a client with fewer bits per channel must show: top bits, widened as vncgrab does. */
 function reduced(img: RgbImage, bits: [number, number, number]): RgbImage {

@@ -8,24 +8,10 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeVncPort, grabGvnccapture, grabTigervnc } from '../helpers/clients.js';
-import { assertSameImage, type RgbImage } from '../helpers/image.js';
+import { assertSameImage } from '../helpers/image.js';
 import { BIN, startServer, type RunningServer } from '../helpers/server.js';
-import { TestProducer, makeImage, type TestImage } from '../helpers/test-producer.js';
+import { TestProducer, expectedRgb, makeImage } from '../helpers/test-producer.js';
 import { makeCertificate, makeUsersFile } from './tls-fixtures.js';
-
-/** XRGB8888 test image as RGB. */
-function expectedRgb(img: TestImage): RgbImage {
-  const { width, height, stride } = img.geometry;
-  const rgb = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const s = y * stride + x * 4, o = (y * width + x) * 3;
-      rgb[o] = img.pixels[s + 2]!;
-      rgb[o + 1] = img.pixels[s + 1]!;
-      rgb[o + 2] = img.pixels[s]!;
-    }
-  return { width, height, rgb };
-}
 
 describe('VeNCrypt with real clients', () => {
   const image = makeImage(300, 180, { seed: 11 });

@@ -13,24 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeVncPort } from '../helpers/clients.js';
 import { describeDifference, type RgbImage } from '../helpers/image.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { TestProducer, makeImage, type TestImage } from '../helpers/test-producer.js';
+import { TestProducer, expectedRgb, makeImage } from '../helpers/test-producer.js';
 import { makeCertificate, makeUsersFile } from './tls-fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-
-function expectedRgb(img: TestImage): RgbImage {
-  const { width, height, stride } = img.geometry;
-  const rgb = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const s = y * stride + x * 4, o = (y * width + x) * 3;
-      rgb[o] = img.pixels[s + 2]!;
-      rgb[o + 1] = img.pixels[s + 1]!;
-      rgb[o + 2] = img.pixels[s]!;
-    }
-  return { width, height, rgb };
-}
 
 /** The noVNC canvas's own pixels (its backing store, not the scaled on-screen copy). */
 async function canvasPixels(page: Page): Promise<RgbImage | null> {
