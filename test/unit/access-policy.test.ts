@@ -1,31 +1,13 @@
 // Each access rule, through a real listener and a scripted client: every test fails if its
 // rule is taken out.
 import { networkInterfaces } from 'node:os';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AccessPolicy, isLoopbackAddress } from '../../src/server/access-policy.js';
-import type { VncListener } from '../../src/server/listener.js';
 import { AuthThrottle } from '../../src/rfb/security/vnc-auth.js';
 import { vncAuthResponse } from '../../src/rfb/security/vnc-auth.js';
-import { ScriptedClient, startListener, until } from './vencrypt-client.js';
+import { perTestListener, until } from './vencrypt-client.js';
 
-let running: VncListener | undefined;
-const clients: ScriptedClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.end();
-  await running?.close();
-  running = undefined;
-});
-
-async function serve(opts: Parameters<typeof startListener>[0]) {
-  const s = await startListener(opts);
-  running = s.listener;
-  return s;
-}
-async function connect(port: number, host?: string, localAddress?: string): Promise<ScriptedClient> {
-  const c = await ScriptedClient.connect(port, host, localAddress);
-  clients.push(c);
-  return c;
-}
+const { serve, connect } = perTestListener();
 
 /** One VNC-auth attempt on a new connection: the SecurityResult, or the refusal before any challenge. */
 async function vncAuthAttempt(port: number, password: string): Promise<{ refusedUpFront?: string; result?: number }> {

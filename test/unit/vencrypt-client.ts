@@ -3,7 +3,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { VncListener, type ListenerOptions } from '../../src/server/listener.js';
 import { FakeDisplay } from '../helpers/fake-display.js';
 
@@ -103,4 +103,33 @@ export async function until(pred: () => boolean, what: string, ms = 10_000): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * For a test file: serve() starts a listener (startListener) and connect() opens a
+ * ScriptedClient; after each test the clients are ended and the listener closed.
+ */
+export function perTestListener(): {
+  serve: typeof startListener;
+  connect: (port: number, host?: string, localAddress?: string) => Promise<ScriptedClient>;
+} {
+  let running: VncListener | undefined;
+  const clients: ScriptedClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.end();
+    await running?.close();
+    running = undefined;
+  });
+  return {
+    async serve(opts) {
+      const s = await startListener(opts);
+      running = s.listener;
+      return s;
+    },
+    async connect(port, host, localAddress) {
+      const c = await ScriptedClient.connect(port, host, localAddress);
+      clients.push(c);
+      return c;
+    },
+  };
 }

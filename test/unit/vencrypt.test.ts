@@ -5,16 +5,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { securityHandlers, whyNoSecurity, type SecurityConfig } from '../../src/rfb/security/index.js';
 import { hashUserLine, PlainAuth, PlainUsers } from '../../src/rfb/security/plain.js';
 import { VeNCryptSecurity, VeNCryptSubtype as S } from '../../src/rfb/security/vencrypt.js';
 import { AuthThrottle, vncAuthResponse } from '../../src/rfb/security/vnc-auth.js';
 import { PushedBytes } from '../../src/rfb/handshake.js';
 import { anonymousTlsContext, certificateTlsContext } from '../../src/server/transport/tls.js';
-import type { VncListener } from '../../src/server/listener.js';
 import { makeCertificate } from '../integration/tls-fixtures.js';
-import { ScriptedClient, startListener, until } from './vencrypt-client.js';
+import { perTestListener, until, type ScriptedClient } from './vencrypt-client.js';
 
 const FAST = { N: 1024, r: 8, p: 1 }; // cheap hashes for tests; the format carries the parameters
 const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; };
@@ -31,24 +30,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-let running: VncListener | undefined;
-const clients: ScriptedClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.end();
-  await running?.close();
-  running = undefined;
-});
-
-async function serve(opts: Parameters<typeof startListener>[0]) {
-  const s = await startListener(opts);
-  running = s.listener;
-  return s;
-}
-async function connect(port: number): Promise<ScriptedClient> {
-  const c = await ScriptedClient.connect(port);
-  clients.push(c);
-  return c;
-}
+const { serve, connect } = perTestListener();
 
 /** Picks VeNCrypt, agrees on 0.2, returns the subtypes offered. */
 async function veNCryptSubtypes(c: ScriptedClient): Promise<number[]> {
