@@ -9,6 +9,7 @@
         "native/detile.cc",
         "native/mapping.cc",
         "native/sigbus_guard.cc",
+        "native/thread_pool.cc",
         "native/vfio_device.cc",
         "native/vfio_open.cc",
         "native/zstream.cc"

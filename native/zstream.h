@@ -1,10 +1,22 @@
 // ZStream: one persistent zlib deflate stream. Each deflate() call ends with
 // Z_SYNC_FLUSH, so its output is decodable at once but the stream never ends —
 // what ZRLE (one stream per connection) and Tight (four) need.
+//
+// Large inputs are deflated in parallel (as neatvnc does): cut into blocks, each block
+// compressed by its own raw deflate stream primed with the 32 KiB that precede it (so
+// little ratio is lost) and ended with a sync flush on a byte boundary, the outputs
+// concatenated in order. That is still one valid deflate stream, because no block is
+// final and a VNC stream never ends (no Adler-32 trailer is ever read). The main stream
+// is raw deflate with the zlib header written by hand, so that after a parallel call it
+// can be given the decoder's window as its dictionary and continue the same stream.
 #pragma once
 
 #include <napi.h>
 #include <zlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
 
 namespace vgpu {
 
@@ -14,12 +26,21 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
   explicit ZStream(const Napi::CallbackInfo& info);
   ~ZStream() override;
 
+  /** Inputs at least this long go parallel unless the constructor says otherwise. */
+  static constexpr size_t kDefaultParallelMinBytes = 128 * 1024;
+
  private:
   Napi::Value Deflate(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);
 
+  bool DeflateSingle(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced);
+  bool DeflateParallel(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced);
+
   z_stream stream_{};
+  int level_ = 6;
   bool initialized_ = false;
+  bool header_pending_ = true;  // the 2-byte zlib header goes before the first output
+  double parallel_min_bytes_ = kDefaultParallelMinBytes;
 };
 
 }  // namespace vgpu

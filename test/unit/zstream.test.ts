@@ -2,7 +2,10 @@
 // as ZRLE and Tight require. Decoded with node:zlib, an independent inflater.
 import { createInflate, constants, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { native } from '../../src/native.js';
+import { native, type NativeZStream } from '../../src/native.js';
+
+// The addon also takes parallelMinBytes (default 128 KiB; Infinity: never parallel).
+const ZStream = native.ZStream as unknown as new (level: number, parallelMinBytes?: number) => NativeZStream;
 
 const SYNC_MARKER = [0x00, 0x00, 0xff, 0xff];
 
@@ -83,5 +86,185 @@ describe('ZStream', () => {
     }
     const z = new native.ZStream(6);
     expect(() => z.deflate('text' as unknown as Uint8Array)).toThrow(/must be a Buffer/);
+  });
+});
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+}
+
+/** Random bytes: deflate cannot shrink them. */
+function noise(n: number, seed: number): Buffer {
+  const r = lcg(seed);
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = r() >>> 24;
+  return b;
+}
+
+/** Compressible: short random runs of a few values, words from a small vocabulary. */
+function texture(n: number, seed: number): Buffer {
+  const r = lcg(seed);
+  const b = Buffer.alloc(n);
+  let i = 0;
+  while (i < n) {
+    const v = r();
+    const len = 1 + ((v >>> 8) % 40);
+    if (v & 1) b.fill((v >>> 16) & 7, i, Math.min(n, i + len));
+    else b.write(['pixel', 'tile', 'frame', 'rect'][(v >>> 4) & 3], i, 'latin1');
+    i += len;
+  }
+  return b;
+}
+
+/** Smooth gradient rows like a plasma frame's RGB (3 bytes a pixel). */
+function plasmaLike(w: number, h: number): Buffer {
+  const b = Buffer.alloc(w * h * 3);
+  for (let y = 0, o = 0; y < h; y++) {
+    for (let x = 0; x < w; x++, o += 3) {
+      b[o] = 128 + 127 * Math.sin(x / 37 + y / 53);
+      b[o + 1] = 128 + 127 * Math.sin(x / 23 - y / 41);
+      b[o + 2] = 128 + 127 * Math.sin((x + y) / 61);
+    }
+  }
+  return b;
+}
+
+/** Feeds each output to one createInflate and checks it yields exactly its input, at once. */
+async function expectIncrementalDecode(outputs: Buffer[], inputs: Buffer[]): Promise<void> {
+  const inflater = createInflate();
+  const received: Buffer[] = [];
+  inflater.on('data', (d: Buffer) => received.push(d));
+  try {
+    for (let i = 0; i < inputs.length; i++) {
+      if (inputs[i].length === 0) {
+        expect(outputs[i].length).toBe(0);
+        continue;
+      }
+      received.length = 0;
+      inflater.write(outputs[i]);
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          inflater.off('data', check);
+          inflater.off('error', done);
+          if (err) reject(err);
+          else resolve();
+        };
+        const check = () => {
+          if (Buffer.concat(received).length >= inputs[i].length) done();
+        };
+        inflater.on('error', done);
+        inflater.on('data', check);
+        check();
+      });
+      expect(Buffer.concat(received).equals(inputs[i]), `call ${i} (${inputs[i].length} bytes)`).toBe(true);
+    }
+  } finally {
+    inflater.destroy();
+  }
+}
+
+describe('ZStream parallel deflate of large inputs', () => {
+  // Sizes around the 128 KiB threshold and across many blocks, mixed with small calls.
+  function mixedInputs(seed: number): Buffer[] {
+    const r = lcg(seed);
+    const inputs: Buffer[] = [];
+    for (let i = 0; i < 24; i++) {
+      const v = r();
+      const big = v % 3 === 0;
+      const n = big ? 128 * 1024 + ((v >>> 4) % (1200 * 1024)) : (v >>> 4) % 5000;
+      const kind = (v >>> 28) % 3;
+      inputs.push(kind === 0 ? noise(n, v) : texture(n, v));
+      if (i % 7 === 3) inputs.push(Buffer.alloc(0));
+    }
+    // A small call that repeats the end of a large one: only decodable if the main stream's
+    // window after the parallel call is the decoder's.
+    const large = inputs.find((b) => b.length >= 128 * 1024)!;
+    inputs.push(Buffer.from(large.subarray(large.length - 3000)));
+    return inputs;
+  }
+
+  for (const [level, seed] of [[6, 1], [1, 2], [9, 3], [-1, 4]] as const) {
+    it(`level ${level}: many calls mixing small and large inputs decode (one-shot and incremental)`, async () => {
+      const inputs = mixedInputs(seed);
+      const z = new ZStream(level);
+      const outputs = inputs.map((input) => z.deflate(input));
+      expect(((outputs[0][0] << 8) | outputs[0][1]) % 31).toBe(0);
+      for (const out of outputs.filter((o) => o.length > 0)) expect([...out.subarray(out.length - 4)]).toEqual(SYNC_MARKER);
+      const inflated = inflateSync(Buffer.concat(outputs), { finishFlush: constants.Z_SYNC_FLUSH });
+      expect(inflated.equals(Buffer.concat(inputs))).toBe(true);
+      await expectIncrementalDecode(outputs, inputs);
+    });
+  }
+
+  it('a stream whose first call is large starts with a zlib header and decodes', async () => {
+    const inputs = [texture(700_000, 9), Buffer.from('small'), noise(400_000, 10), texture(200, 11)];
+    const z = new ZStream(6);
+    const outputs = inputs.map((input) => z.deflate(input));
+    expect(outputs[0][0]).toBe(0x78);
+    expect(((outputs[0][0] << 8) | outputs[0][1]) % 31).toBe(0);
+    expect(inflateSync(Buffer.concat(outputs), { finishFlush: constants.Z_SYNC_FLUSH }).equals(Buffer.concat(inputs))).toBe(true);
+    await expectIncrementalDecode(outputs, inputs);
+  });
+
+  it('takes the parallel path (output differs from one stream) and keeps the ratio close', () => {
+    const input = plasmaLike(1920, 270); // 1.5 MiB
+    const parallel = new ZStream(6).deflate(input);
+    const single = new ZStream(6, Infinity).deflate(input);
+    expect(parallel.equals(single)).toBe(false);
+    for (const out of [parallel, single]) {
+      expect(inflateSync(out, { finishFlush: constants.Z_SYNC_FLUSH }).equals(input)).toBe(true);
+    }
+    // Each block is primed with the 32 KiB before it: only flush markers and block headers add.
+    expect(parallel.length).toBeLessThan(single.length * 1.05);
+  });
+
+  it('the main stream continues with the parallel data as its window', () => {
+    const large = noise(300_000, 21);
+    const z = new ZStream(6);
+    const first = z.deflate(large);
+    const repeat = Buffer.from(large.subarray(large.length - 20_000));
+    const second = z.deflate(repeat);
+    // Incompressible by itself; a back-reference into the previous call makes it tiny.
+    expect(second.length).toBeLessThan(1000);
+    const inflated = inflateSync(Buffer.concat([first, second]), { finishFlush: constants.Z_SYNC_FLUSH });
+    expect(inflated.equals(Buffer.concat([large, repeat]))).toBe(true);
+  });
+
+  it('incompressible large inputs stay near their size and decode', () => {
+    const input = noise(2 * 1024 * 1024 + 17, 31);
+    const out = new ZStream(6).deflate(input);
+    expect(out.length).toBeLessThan(input.length * 1.01);
+    expect(inflateSync(out, { finishFlush: constants.Z_SYNC_FLUSH }).equals(input)).toBe(true);
+  });
+
+  it('streams used in turn (as several clients would) each decode on their own', () => {
+    const a = new ZStream(6);
+    const b = new ZStream(1, 1); // every non-empty input parallel
+    const inA: Buffer[] = [], outA: Buffer[] = [], inB: Buffer[] = [], outB: Buffer[] = [];
+    for (let i = 0; i < 8; i++) {
+      const x = i % 2 ? texture(300_000 + i, 40 + i) : texture(100 + i * 37, 50 + i);
+      const y = i % 3 ? noise(5 + i * 1000, 60 + i) : texture(150_000, 70 + i);
+      inA.push(x); outA.push(a.deflate(x));
+      inB.push(y); outB.push(b.deflate(y));
+    }
+    expect(inflateSync(Buffer.concat(outA), { finishFlush: constants.Z_SYNC_FLUSH }).equals(Buffer.concat(inA))).toBe(true);
+    expect(inflateSync(Buffer.concat(outB), { finishFlush: constants.Z_SYNC_FLUSH }).equals(Buffer.concat(inB))).toBe(true);
+  });
+
+  it('reset() after a parallel call starts a fresh stream', () => {
+    const z = new ZStream(6);
+    z.deflate(texture(500_000, 80));
+    z.reset();
+    const input = texture(400_000, 81);
+    const out = z.deflate(input);
+    expect(((out[0] << 8) | out[1]) % 31).toBe(0);
+    expect(inflateSync(out, { finishFlush: constants.Z_SYNC_FLUSH }).equals(input)).toBe(true);
+  });
+
+  it('rejects a bad parallelMinBytes', () => {
+    for (const bad of [0, -1, Number.NaN, 'big']) {
+      expect(() => new ZStream(6, bad as number)).toThrow(/parallelMinBytes must be a number >= 1/);
+    }
   });
 });
