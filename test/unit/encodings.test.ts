@@ -1,6 +1,6 @@
 // Every encoder × pixel format × image: encode → decode with the independent decoders in
 // test/decoders (written from rfbproto) → compare each pixel's channels with the top bits
-// of the source RGB, computed here.
+// of the source RGB, known from how the picture was built (test/helpers/encoder-pictures.ts).
 import { describe, expect, it } from 'vitest';
 import { SERVER_PIXEL_FORMAT, type PixelFormat } from '../../src/rfb/pixel-format.js';
 import {
@@ -8,10 +8,10 @@ import {
   createEncoder, encodeCopyRect, supportsCopyRect,
 } from '../../src/rfb/encodings/index.js';
 import { ZrleEncoder } from '../../src/rfb/encodings/zrle.js';
-import type { Encoder, Rect, SurfaceView } from '../../src/rfb/encodings/types.js';
+import type { Encoder, Rect } from '../../src/rfb/encodings/types.js';
 import { TestClient, channelsOf } from '../decoders/index.js';
+import { TEN, expectMatches, pf, picture, rng, type Picture } from '../helpers/encoder-pictures.js';
 
-const pf = (o: Partial<PixelFormat>): PixelFormat => ({ ...SERVER_PIXEL_FORMAT, ...o });
 const FORMATS: Array<[string, PixelFormat]> = [
   ['server 32bpp', SERVER_PIXEL_FORMAT],
   ['32bpp big-endian BGR', pf({ bigEndian: true, redShift: 0, greenShift: 8, blueShift: 16 })],
@@ -21,33 +21,7 @@ const FORMATS: Array<[string, PixelFormat]> = [
   ['BGR233', pf({ bitsPerPixel: 8, depth: 8, redMax: 7, greenMax: 7, blueMax: 3, redShift: 0, greenShift: 3, blueShift: 6 })],
 ];
 
-/** A test picture: the RGB of every pixel, and the canonical surface holding it. */
-interface Picture {
-  surface: SurfaceView;
-  rgb: Uint8Array; // r, g, b per pixel
-}
-
-function picture(w: number, h: number, colour: (x: number, y: number) => number): Picture {
-  const data = Buffer.alloc(w * h * 4);
-  const rgb = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const c = colour(x, y);
-      const i = y * w + x;
-      rgb[i * 3] = c >>> 16; rgb[i * 3 + 1] = (c >>> 8) & 255; rgb[i * 3 + 2] = c & 255;
-      data[i * 4] = c & 255; data[i * 4 + 1] = (c >>> 8) & 255; data[i * 4 + 2] = c >>> 16; data[i * 4 + 3] = 0;
-    }
-  }
-  return { surface: { data, width: w, height: h }, rgb };
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
-}
-
 const W = 150, H = 100; // not a multiple of 16 or 64: edge tiles everywhere
-const TEN = [0x000000, 0xffffff, 0xff0000, 0x00ff00, 0x0000ff, 0xffff00, 0x00ffff, 0xff00ff, 0x808080, 0x336699];
 
 const IMAGES: Record<string, () => Picture> = {
   solid: () => picture(W, H, () => 0x3c6e9a),
@@ -81,31 +55,6 @@ const RECTS: Array<[string, Rect]> = [
   ['edge rect', { x: 86, y: 36, w: 64, h: 64 }],
   ['1x1', { x: W - 1, y: H - 1, w: 1, h: 1 }],
 ];
-
-/** The rect's pixels match the picture; with `outside`, nothing else was written. */
-function expectMatches(client: TestClient, pic: Picture, rect: Rect, f: PixelFormat, label: string, outside = true): void {
-  const bits = (max: number): number => Math.log2(max + 1);
-  let bad = 0;
-  const first: string[] = [];
-  for (let y = 0; y < client.fb.height; y++) {
-    for (let x = 0; x < client.fb.width; x++) {
-      const got = client.fb.get(x, y);
-      const inside = x >= rect.x && x < rect.x + rect.w && y >= rect.y && y < rect.y + rect.h;
-      if (!inside) {
-        if (outside && got !== -1) { bad++; if (first.length < 3) first.push(`${x},${y} written outside the rect`); }
-        continue;
-      }
-      const i = (y * pic.surface.width + x) * 3;
-      const want = [pic.rgb[i]! >> (8 - bits(f.redMax)), pic.rgb[i + 1]! >> (8 - bits(f.greenMax)), pic.rgb[i + 2]! >> (8 - bits(f.blueMax))];
-      const have = got < 0 ? [-1, -1, -1] : channelsOf(got, f);
-      if (have[0] !== want[0] || have[1] !== want[1] || have[2] !== want[2]) {
-        bad++;
-        if (first.length < 3) first.push(`${x},${y}: got ${have} want ${want}`);
-      }
-    }
-  }
-  expect(bad, `${label}: ${first.join('; ')}`).toBe(0);
-}
 
 function roundTrip(encoder: Encoder, pic: Picture, rect: Rect, f: PixelFormat, client?: TestClient): TestClient {
   const c = client ?? new TestClient(pic.surface.width, pic.surface.height, f);

@@ -6,10 +6,10 @@ import { SERVER_PIXEL_FORMAT, type PixelFormat } from '../../src/rfb/pixel-forma
 import { ENCODING_TIGHT, ENCODING_TIGHT_PNG, TightEncoder, chooseEncoding, createEncoder, encoderOptionsFrom } from '../../src/rfb/encodings/index.js';
 import { compactLength } from '../../src/rfb/encodings/tight.js';
 import { splitSolidAreas, surfaceWords, solidColour } from '../../src/rfb/encodings/rect-classifier.js';
-import type { Rect, SurfaceView } from '../../src/rfb/encodings/types.js';
+import type { Rect } from '../../src/rfb/encodings/types.js';
 import { TestClient, channelsOf } from '../decoders/index.js';
+import { TEN, expectMatches, pf, picture, rng, type Picture } from '../helpers/encoder-pictures.js';
 
-const pf = (o: Partial<PixelFormat>): PixelFormat => ({ ...SERVER_PIXEL_FORMAT, ...o });
 const FORMATS: Array<[string, PixelFormat]> = [
   ['server 32bpp', SERVER_PIXEL_FORMAT],
   ['32bpp big-endian BGR', pf({ bigEndian: true, redShift: 0, greenShift: 8, blueShift: 16 })],
@@ -18,32 +18,7 @@ const FORMATS: Array<[string, PixelFormat]> = [
   ['BGR233', pf({ bitsPerPixel: 8, depth: 8, redMax: 7, greenMax: 7, blueMax: 3, redShift: 0, greenShift: 3, blueShift: 6 })],
 ];
 
-interface Picture {
-  surface: SurfaceView;
-  rgb: Uint8Array;
-}
-
-function picture(w: number, h: number, colour: (x: number, y: number) => number): Picture {
-  const data = Buffer.alloc(w * h * 4);
-  const rgb = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const c = colour(x, y);
-      const i = y * w + x;
-      rgb[i * 3] = c >>> 16; rgb[i * 3 + 1] = (c >>> 8) & 255; rgb[i * 3 + 2] = c & 255;
-      data[i * 4] = c & 255; data[i * 4 + 1] = (c >>> 8) & 255; data[i * 4 + 2] = (c >>> 16) & 255;
-    }
-  }
-  return { surface: { data, width: w, height: h }, rgb };
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
-}
-
 const W = 230, H = 150; // not a multiple of 16: edge blocks everywhere
-const TEN = [0x000000, 0xffffff, 0xff0000, 0x00ff00, 0x0000ff, 0xffff00, 0x00ffff, 0xff00ff, 0x808080, 0x336699];
 const smooth = (x: number, y: number): number =>
   (Math.round(127 + 120 * Math.sin(x / 23)) << 16) | (Math.round(127 + 120 * Math.cos(y / 17)) << 8) | Math.round(127 + 120 * Math.sin((x + y) / 31));
 
@@ -66,31 +41,6 @@ const RECTS: Array<[string, Rect]> = [
   ['odd inner rect', { x: 5, y: 3, w: 177, h: 95 }],
   ['2x3', { x: W - 2, y: H - 3, w: 2, h: 3 }],
 ];
-
-/** Lossless: every pixel of the rect has the source's top bits; nothing outside was written. */
-function expectMatches(client: TestClient, pic: Picture, rect: Rect, f: PixelFormat, label: string): void {
-  const bits = (max: number): number => Math.log2(max + 1);
-  let bad = 0;
-  const first: string[] = [];
-  for (let y = 0; y < client.fb.height; y++) {
-    for (let x = 0; x < client.fb.width; x++) {
-      const got = client.fb.get(x, y);
-      const inside = x >= rect.x && x < rect.x + rect.w && y >= rect.y && y < rect.y + rect.h;
-      if (!inside) {
-        if (got !== -1) { bad++; if (first.length < 3) first.push(`${x},${y} written outside`); }
-        continue;
-      }
-      const i = (y * pic.surface.width + x) * 3;
-      const want = [pic.rgb[i]! >> (8 - bits(f.redMax)), pic.rgb[i + 1]! >> (8 - bits(f.greenMax)), pic.rgb[i + 2]! >> (8 - bits(f.blueMax))];
-      const have = got < 0 ? [-1, -1, -1] : channelsOf(got, f);
-      if (have[0] !== want[0] || have[1] !== want[1] || have[2] !== want[2]) {
-        bad++;
-        if (first.length < 3) first.push(`${x},${y}: got ${have} want ${want}`);
-      }
-    }
-  }
-  expect(bad, `${label}: ${first.join('; ')}`).toBe(0);
-}
 
 /** PSNR (dB) of the client's 32bpp framebuffer against the picture inside `rect`. */
 function psnr(client: TestClient, pic: Picture, rect: Rect): number {
