@@ -9,6 +9,7 @@ import type { CursorImage, CursorState, ResizeAnswer } from '../../src/server/di
 import { ClientSession } from '../../src/server/session.js';
 import { VfioCursorReader } from '../../src/source/cursor.js';
 import { FakeDisplay } from '../helpers/fake-display.js';
+import { handshakeNone } from '../helpers/rfb-handshake.js';
 import { CursorDevice, opaqueCursor } from '../integration/cursor-device.js';
 
 /** A 3x2 image: opaque red, half-transparent green (premultiplied 0x80), transparent; opaque blue, opaque white, alpha 0x40 grey. */
@@ -150,15 +151,7 @@ class Client {
     this.socket.write(Buffer.from(b));
   }
   async handshake(encodings: number[]): Promise<void> {
-    await this.read(12);
-    this.send([...Buffer.from('RFB 003.008\n')]);
-    const n = (await this.read(1))[0]!;
-    await this.read(n);
-    this.send([1]);
-    await this.read(4);
-    this.send([1]);
-    const init = await this.read(24);
-    await this.read(init.readUInt32BE(20));
+    await handshakeNone(this);
     const e = Buffer.alloc(4 + 4 * encodings.length);
     e[0] = 2;
     e.writeUInt16BE(encodings.length, 2);

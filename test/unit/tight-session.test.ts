@@ -9,6 +9,7 @@ import { SERVER_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
 import { ClientFramebuffer, Reader } from '../decoders/index.js';
 import { TightDecoder } from '../decoders/tight.js';
 import { FakeDisplay } from '../helpers/fake-display.js';
+import { handshakeNone } from '../helpers/rfb-handshake.js';
 
 const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
 const s32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32BE(v); return [...b]; };
@@ -60,16 +61,8 @@ class TightClient {
   }
 
   async handshake(): Promise<void> {
-    await this.read(12);
-    this.send([...Buffer.from('RFB 003.008\n')]);
-    const n = (await this.read(1))[0]!;
-    await this.read(n);
-    this.send([1]);
-    await this.read(4);
-    this.send([1]);
-    const init = await this.read(24);
-    this.fb = new ClientFramebuffer(init.readUInt16BE(0), init.readUInt16BE(2));
-    await this.read(init.readUInt32BE(20));
+    const { width, height } = await handshakeNone({ read: (n) => this.read(n), send: (b) => this.send(b) });
+    this.fb = new ClientFramebuffer(width, height);
   }
 
   setEncodings(list: number[]): void {
