@@ -95,8 +95,8 @@ function measure(input: Buffer, level: number, parallel: boolean): { ms: number;
 export async function run(): Promise<void> {
   const p = plasma(), d = desktop();
   const inputs: Array<[string, Buffer, number[]]> = [
-    ['plasma ZRLE frame', zrleInput(p), [6, 1]],
-    ['desktop ZRLE frame', zrleInput(d), [6, 1]],
+    ['plasma ZRLE frame', zrleInput(p), [6, 4, 1]],
+    ['desktop ZRLE frame', zrleInput(d), [6, 4, 1]],
     ['plasma Tight rect', tightRect(p), [2, 6]],
     ['noise 6 MiB', noise(6 << 20), [6, 1]],
   ];
