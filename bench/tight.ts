@@ -7,20 +7,8 @@ import { SERVER_PIXEL_FORMAT } from '../src/rfb/pixel-format.js';
 import { ENCODING_ZRLE, createEncoder, encoderOptionsFrom, TightEncoder } from '../src/rfb/encodings/index.js';
 import { JpegCompressor } from '../src/rfb/encodings/tight-jpeg.js';
 import type { Encoder, SurfaceView } from '../src/rfb/encodings/types.js';
+import { H, frame, rng, timeWholeFrame } from './lib/frames.js';
 
-const W = 1920, H = 1080;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
-}
-
-function frame(colour: (x: number, y: number) => number): SurfaceView {
-  const data = Buffer.alloc(W * H * 4);
-  const words = new Uint32Array(data.buffer, data.byteOffset, W * H);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) words[y * W + x] = colour(x, y) & 0xffffff;
-  return { data, width: W, height: H };
-}
 
 /** Wallpaper gradient, a taskbar, a window with text, a photo. */
 function desktop(): SurfaceView {
@@ -61,22 +49,6 @@ function noise(): SurfaceView {
   return frame(() => r() >>> 8);
 }
 
-function measure(encoder: Encoder, surface: SurfaceView, runs = 5): { ms: number; bytes: number } {
-  const rect = { x: 0, y: 0, w: W, h: H };
-  encoder.encode(surface, rect, SERVER_PIXEL_FORMAT, []); // warm-up
-  const times: number[] = [];
-  let bytes = 0;
-  for (let i = 0; i < runs; i++) {
-    const out: Buffer[] = [];
-    const t0 = performance.now();
-    encoder.encode(surface, rect, SERVER_PIXEL_FORMAT, out);
-    times.push(performance.now() - t0);
-    bytes = out.reduce((n, b) => n + b.length, 0);
-  }
-  times.sort((a, b) => a - b);
-  return { ms: times[runs >> 1]!, bytes };
-}
-
 export async function run(): Promise<void> {
   const pictures: Array<[string, SurfaceView]> = [['desktop', desktop()], ['text', text()], ['plasma', plasma()], ['noise', noise()]];
   const encoders: Array<[string, () => Encoder]> = [
@@ -88,7 +60,7 @@ export async function run(): Promise<void> {
   console.log('1920x1080, whole frame as one rect, 32 bpp client; median of 5');
   for (const [pname, surface] of pictures) {
     for (const [ename, make] of encoders) {
-      const { ms, bytes } = measure(make(), surface);
+      const { median: ms, bytes } = timeWholeFrame(make(), surface, SERVER_PIXEL_FORMAT);
       console.log(`${pname.padEnd(8)} ${ename.padEnd(15)} ${ms.toFixed(1).padStart(7)} ms  ${(bytes / 1024).toFixed(0).padStart(6)} KiB`);
     }
   }
