@@ -11,34 +11,15 @@
 // Resize: a client's SetDesktopSize on mbochs_rw (served in the guest by vgpu-vnc --vmm-pid) is
 // answered with status 4, the guest reads back a new EDID preferring that size (decoded
 // independently in the guest), switches to it, and the client follows the mode change.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { freeVncPort } from '../helpers/clients.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { VncInputClient } from '../integration/input-client.js';
+import { buildForGuest } from './build-for-guest.js';
 import { formatPhases, startGuest, type Guest } from './run.mjs';
-
-const repo = join(import.meta.dirname, '../..');
-const painterSource = join(repo, 'test/kernel/guest/painter.c');
-const painter = join(repo, 'node_modules/.cache/vgpu-vnc-test/painter');
-const newer = (a: string, b: string): boolean => !existsSync(b) || statSync(a).mtimeMs > statSync(b).mtimeMs;
-
-function* tsFiles(dir: string): Generator<string> {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) yield* tsFiles(join(dir, e.name));
-    else if (e.name.endsWith('.ts')) yield join(dir, e.name);
-  }
-}
-
-/** The guest runs the static painter and dist/ (it has no compiler and no TypeScript). */
-function buildForGuest(): void {
-  if (newer(painterSource, painter)) execFileSync('gcc', ['-static', '-O2', '-Wall', '-o', painter, painterSource], { stdio: 'inherit' });
-  const stale = [...tsFiles(join(repo, 'src'))].some((f) => newer(f, join(repo, 'dist', f.slice(repo.length + 1).replace(/\.ts$/, '.js'))));
-  if (stale) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: repo, stdio: 'inherit' });
-}
 
 /** #define NAME VALUE from Linux's input-event-codes.h (the uapi header on the host). */
 const codes = new Map<string, number>();

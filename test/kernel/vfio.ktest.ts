@@ -4,35 +4,13 @@
 // test/kernel/guest/vfio-attach.mjs). Then the guest serves a painted mbochs_rw device over VNC and a
 // real client on the host (libvncclient, through QEMU's hostfwd) must receive exactly the painted
 // picture, and the new size and picture after a mode change.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { freeVncPort, grabLibvnc } from '../helpers/clients.js';
 import { pictureRgb } from './guest/picture.mjs';
+import { buildForGuest } from './build-for-guest.js';
 import { formatPhases, startGuest, type Guest } from './run.mjs';
-
-const repo = join(import.meta.dirname, '../..');
-const painterSource = join(repo, 'test/kernel/guest/painter.c');
-const painter = join(repo, 'node_modules/.cache/vgpu-vnc-test/painter');
-
-const newer = (a: string, b: string): boolean => !existsSync(b) || statSync(a).mtimeMs > statSync(b).mtimeMs;
-
-function* tsFiles(dir: string): Generator<string> {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) yield* tsFiles(join(dir, e.name));
-    else if (e.name.endsWith('.ts')) yield join(dir, e.name);
-  }
-}
-
-/** The guest runs the painter (static: the guest has no compiler) and dist/ (it has no TypeScript). */
-function buildForGuest(): void {
-  if (newer(painterSource, painter)) {
-    execFileSync('gcc', ['-static', '-O2', '-Wall', '-o', painter, painterSource], { stdio: 'inherit' });
-  }
-  const stale = [...tsFiles(join(repo, 'src'))].some((f) => newer(f, join(repo, 'dist', f.slice(repo.length + 1).replace(/\.ts$/, '.js'))));
-  if (stale) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: repo, stdio: 'inherit' });
-}
 
 let guest: Guest | undefined;
 afterAll(async () => {
