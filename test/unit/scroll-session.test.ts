@@ -1,0 +1,259 @@
+// ClientSession with scroll moves: a display announces damage plus moves (here the true moves of
+// a scrolling window, so the session is tested apart from detection). CopyRect must go only to a
+// client that advertised it and whose picture holds the source pixels; whatever is sent, the
+// client's decoded picture must be the display's. Decoding uses test/decoders (rfbproto-based).
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ClientSession } from '../../src/server/session.js';
+import type { Move } from '../../src/server/display.js';
+import { SERVER_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
+import { TestClient as Decoder, type ClientFramebuffer } from '../decoders/index.js';
+import { FakeDisplay } from '../helpers/fake-display.js';
+import { ScrollScene } from '../helpers/scroll-frames.js';
+
+const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
+const s32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32BE(v); return [...b]; };
+const RAW = 0, COPYRECT = 1, ZRLE = 16;
+
+interface Rect { x: number; y: number; w: number; h: number }
+interface Update { rects: Array<Rect & { encoding: number }>; bytes: number }
+
+/** 32 bpp client (the server's format) framing Raw / CopyRect / ZRLE rects and decoding them. */
+class ScrollClient {
+  private buf = Buffer.alloc(0);
+  private waiter: (() => void) | undefined;
+  private closed = false;
+  decoder = new Decoder(1, 1, SERVER_PIXEL_FORMAT);
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (c: Buffer) => { this.buf = Buffer.concat([this.buf, c]); this.waiter?.(); });
+    socket.on('close', () => { this.closed = true; this.waiter?.(); });
+    socket.on('error', () => {});
+  }
+
+  static connect(port: number): Promise<ScrollClient> {
+    return new Promise((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => resolve(new ScrollClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  get fb(): ClientFramebuffer {
+    return this.decoder.fb;
+  }
+
+  private async read(n: number): Promise<Buffer> {
+    while (this.buf.length < n) {
+      if (this.closed) throw new Error('connection closed');
+      await new Promise<void>((r) => (this.waiter = r));
+      this.waiter = undefined;
+    }
+    const b = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return b;
+  }
+
+  send(bytes: number[]): void {
+    this.socket.write(Buffer.from(bytes));
+  }
+
+  async handshake(): Promise<void> {
+    await this.read(12);
+    this.send([...Buffer.from('RFB 003.008\n')]);
+    await this.read((await this.read(1))[0]!);
+    this.send([1]);
+    await this.read(4);
+    this.send([1]);
+    const init = await this.read(24);
+    this.decoder = new Decoder(init.readUInt16BE(0), init.readUInt16BE(2), SERVER_PIXEL_FORMAT);
+    await this.read(init.readUInt32BE(20));
+  }
+
+  setEncodings(list: number[]): void {
+    this.send([2, 0, ...u16(list.length), ...list.flatMap(s32)]);
+  }
+
+  request(incremental: boolean): void {
+    this.send([3, incremental ? 1 : 0, 0, 0, 0, 0, ...u16(this.fb.width), ...u16(this.fb.height)]);
+  }
+
+  async update(): Promise<Update> {
+    const head = await this.read(4);
+    if (head[0] !== 0) throw new Error(`unexpected server message ${head[0]}`);
+    const count = head.readUInt16BE(2);
+    const rects: Update['rects'] = [];
+    let bytes = 4;
+    for (let i = 0; i < count; i++) {
+      const header = Buffer.from(await this.read(12));
+      const rect = { x: header.readUInt16BE(0), y: header.readUInt16BE(2), w: header.readUInt16BE(4), h: header.readUInt16BE(6), encoding: header.readInt32BE(8) };
+      let body: Buffer;
+      if (rect.encoding === RAW) body = Buffer.from(await this.read(rect.w * rect.h * 4));
+      else if (rect.encoding === COPYRECT) body = Buffer.from(await this.read(4));
+      else if (rect.encoding === ZRLE) {
+        const len = Buffer.from(await this.read(4));
+        body = Buffer.concat([len, await this.read(len.readUInt32BE(0))]);
+      } else throw new Error(`unexpected encoding ${rect.encoding}`);
+      this.decoder.decode([header, body], 1);
+      bytes += 12 + body.length;
+      rects.push(rect);
+    }
+    return { rects, bytes };
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Pixels where the client's framebuffer differs from the display (32 bpp: value = XRGB). */
+function differences(c: ScrollClient, d: FakeDisplay): number {
+  let bad = 0;
+  const { data, width, height } = d.surface;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) if (c.fb.get(x, y) !== (data.readUInt32LE((y * width + x) * 4) & 0xffffff)) bad++;
+  return bad;
+}
+
+const WIDTH = 320, HEIGHT = 256, TILE = 16;
+const WINDOW = { x: 32, y: 40, w: 256, h: 192 };
+
+/** Shows `frame` on the display and emits the damage of the tiles that changed, with `moves`. */
+function show(d: FakeDisplay, frame: Buffer, moves: Move[]): Uint8Array {
+  const old = d.surface.data;
+  const bitmap = d.grid.newBitmap(0);
+  for (let y = 0; y < HEIGHT; y++)
+    for (let x = 0; x < WIDTH; x++) {
+      const o = (y * WIDTH + x) * 4;
+      if (old.readUInt32LE(o) !== frame.readUInt32LE(o)) bitmap[Math.floor(y / TILE) * d.grid.tilesX + Math.floor(x / TILE)] = 1;
+    }
+  frame.copy(old);
+  d.emit('damage', bitmap, moves);
+  return bitmap;
+}
+
+/** The true move of the window's content scrolling up by `dy`. */
+function scrollMove(dy: number): Move {
+  return dy > 0 ? { ...WINDOW, h: WINDOW.h - dy, dy } : { ...WINDOW, y: WINDOW.y - dy, h: WINDOW.h + dy, dy };
+}
+
+let server: Server | undefined;
+const sessions: ClientSession[] = [];
+const clients: ScrollClient[] = [];
+
+async function serve(d: FakeDisplay, encodings: number[]): Promise<ScrollClient> {
+  server = createServer((socket) => sessions.push(new ClientSession(socket, d, { viewOnly: true, log: () => {} })));
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const c = await ScrollClient.connect((server.address() as { port: number }).port);
+  clients.push(c);
+  await c.handshake();
+  c.setEncodings(encodings);
+  c.request(false);
+  await c.update();
+  expect(differences(c, d)).toBe(0);
+  return c;
+}
+
+function scene(seed = 1): { d: FakeDisplay; s: ScrollScene } {
+  const d = new FakeDisplay(WIDTH, HEIGHT, TILE);
+  const s = new ScrollScene(WIDTH, HEIGHT, WINDOW, seed);
+  s.frame(0).copy(d.surface.data);
+  return { d, s };
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  for (const s of sessions.splice(0)) s.close('test over');
+  if (server) await new Promise((r) => server!.close(r));
+  server = undefined;
+});
+
+describe('ClientSession sends scrolls as CopyRect', () => {
+  for (const [name, encodings] of [['Raw', [COPYRECT, RAW]], ['ZRLE', [ZRLE, COPYRECT]]] as const) {
+    for (const dy of [8, -8, 24]) {
+      it(`${name}, scroll by ${dy}: CopyRect first, then only the exposed strip; exact picture`, async () => {
+        const { d, s } = scene();
+        const c = await serve(d, [...encodings]);
+        const top = 200;
+        c.request(true);
+        show(d, s.frame(top), []);
+        await c.update(); // a jump: plain pixels
+        for (let i = 1; i <= 3; i++) {
+          c.request(true);
+          const dirty = show(d, s.frame(top + i * dy), [scrollMove(dy)]);
+          const u = await c.update();
+          expect(differences(c, d)).toBe(0);
+          const { x, y, w, h } = scrollMove(dy);
+          expect(u.rects[0]).toEqual({ x, y, w, h, encoding: COPYRECT });
+          expect(u.rects.slice(1).every((r) => r.encoding !== COPYRECT)).toBe(true);
+          // Pixels only for dirty tiles the CopyRect does not fill: the exposed strip and the
+          // window's partial tile rows.
+          const m = scrollMove(dy);
+          let left = 0;
+          for (let ty = 0; ty < d.grid.tilesY; ty++)
+            for (let tx = 0; tx < d.grid.tilesX; tx++) {
+              const inside = tx * TILE >= m.x && (tx + 1) * TILE <= m.x + m.w && ty * TILE >= m.y && (ty + 1) * TILE <= m.y + m.h;
+              if (dirty[ty * d.grid.tilesX + tx] && !inside) left++;
+            }
+          const pixelArea = u.rects.slice(1).reduce((a, r) => a + r.w * r.h, 0);
+          expect(pixelArea).toBe(left * TILE * TILE);
+        }
+      });
+    }
+  }
+
+  it('a client without CopyRect gets pixels, exact', async () => {
+    const { d, s } = scene(2);
+    const c = await serve(d, [ZRLE]);
+    for (let i = 1; i <= 3; i++) {
+      c.request(true);
+      show(d, s.frame(i * 8), [scrollMove(8)]);
+      const u = await c.update();
+      expect(u.rects.some((r) => r.encoding === COPYRECT)).toBe(false);
+      expect(differences(c, d)).toBe(0);
+    }
+  });
+
+  it('no CopyRect when the source holds damage the client has not been sent', async () => {
+    const { d, s } = scene(3);
+    const c = await serve(d, [COPYRECT, RAW]);
+    // No request outstanding: a change inside the window stays pending for this client ...
+    d.paint({ x: 100, y: 120, w: 10, h: 10 }, 255, 0, 0);
+    // ... then the window scrolls (its new pixels from the old ones, red square included).
+    const next = s.frameWords(8);
+    const cur = new Uint32Array(d.surface.data.buffer, d.surface.data.byteOffset, WIDTH * HEIGHT);
+    for (let y = WINDOW.y; y < WINDOW.y + WINDOW.h - 8; y++)
+      next.set(cur.subarray((y + 8) * WIDTH + WINDOW.x, (y + 8) * WIDTH + WINDOW.x + WINDOW.w), y * WIDTH + WINDOW.x);
+    show(d, Buffer.from(next.buffer), [scrollMove(8)]);
+    c.request(true);
+    const u = await c.update();
+    expect(u.rects.some((r) => r.encoding === COPYRECT)).toBe(false);
+    expect(differences(c, d)).toBe(0);
+  });
+
+  it('a client that skipped frames still ends exact (moves of later frames only where safe)', async () => {
+    const { d, s } = scene(4);
+    const c = await serve(d, [COPYRECT, ZRLE]);
+    let sent = 0;
+    for (let i = 1; i <= 6; i++) {
+      show(d, s.frame(i * 8), [scrollMove(8)]);
+      if (i % 3 === 0) {
+        c.request(true);
+        const u = await c.update();
+        sent += u.rects.filter((r) => r.encoding === COPYRECT).length;
+        expect(differences(c, d)).toBe(0);
+      }
+    }
+    expect(sent).toBeGreaterThan(0); // the first scroll after each update is safe
+  });
+
+  it('queued moves are sent only with a requested update, and dropped when the client stops taking CopyRect', async () => {
+    const { d, s } = scene(5);
+    const c = await serve(d, [COPYRECT, RAW]);
+    show(d, s.frame(8), [scrollMove(8)]);
+    c.setEncodings([RAW]); // CopyRect no longer accepted: the queued move becomes pixels
+    c.request(true);
+    const u = await c.update();
+    expect(u.rects.some((r) => r.encoding === COPYRECT)).toBe(false);
+    expect(differences(c, d)).toBe(0);
+  });
+});
