@@ -1,7 +1,7 @@
 // The two servers under test, each a child process whose pid the measuring client reads
 // CPU time from: TigerVNC's Xvnc (1920×1080×24) and vgpu-vnc --device on a draft-protocol file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { freeVncPort } from '../../test/helpers/free-port.js';
 
 export interface RunningServer {
   readonly name: string;
@@ -13,19 +13,6 @@ export interface RunningServer {
   /** The last lines it wrote to stderr (for error messages). */
   log(): string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 6100 + Math.floor(Math.random() * 2800);
-    const free = await new Promise<boolean>((res) => {
-      const probe = net.createServer();
-      probe.once('error', () => res(false));
-      probe.listen({ port, host: '0.0.0.0', exclusive: true }, () => probe.close(() => res(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free TCP port found in 6100..8899');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,7 +53,7 @@ function collect(child: ChildProcess): () => string {
 export async function startXvnc(niceness?: number): Promise<RunningServer> {
   let lastError = '';
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
+    const port = await freeVncPort();
     const args = ['-displayfd', '3', '-rfbport', String(port), '-geometry', '1920x1080', '-depth', '24',
       '-localhost', '-nolisten', 'tcp', '-AlwaysShared', '-SecurityTypes', 'None'];
     const child = spawn(...niced(niceness, '/usr/bin/Xvnc', args), { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
@@ -90,7 +77,7 @@ export async function startXvnc(niceness?: number): Promise<RunningServer> {
 
 /** `node bin/vgpu-vnc --device FB_FILE`; the file must already hold a frame. */
 export async function startVgpu(bin: string, fbPath: string, extraArgs: string[] = [], niceness?: number): Promise<RunningServer> {
-  const port = await freePort();
+  const port = await freeVncPort();
   const child = spawn(...niced(niceness, process.execPath, [...extraArgs, bin, '--device', fbPath, '--listen', `127.0.0.1:${port}`]), {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -39,7 +39,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,24 +140,7 @@ const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 // ---------------------------------------------------------------- ports
 
-/**
- * A TCP port that is free right now, in 6100..8899 so that it is also a VNC
- * display number (port - 5900) for clients that take one (gvnccapture).
- * Random, so parallel test files rarely collide; a server that then fails
- * to bind should be retried with another.
- */
-export async function freeVncPort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 6100 + Math.floor(Math.random() * 2800);
-    const free = await new Promise<boolean>((res) => {
-      const probe = net.createServer();
-      probe.once('error', () => res(false));
-      probe.listen({ port, host: '0.0.0.0', exclusive: true }, () => probe.close(() => res(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free TCP port found in 6100..8899');
-}
+export { freeVncPort } from './free-port.js';
 
 // ---------------------------------------------------------------- libvncclient
 
