@@ -1,10 +1,11 @@
 // The whole path with real VNC clients: a producer writes known pixels through the draft
 // region protocol, `vgpu-vnc --device FILE` serves them, and what each client received must
 // equal what the producer wrote.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { grabGvnccapture, grabLibvnc, grabRfb2, grabTigervnc, openTigervnc } from '../helpers/clients.js';
 import { assertSameImage, type RgbImage } from '../helpers/image.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
+import { startServer } from '../helpers/server.js';
+import { serveImage } from '../helpers/served-image.js';
 import { TestProducer, expectedRgb, makeImage } from '../helpers/test-producer.js';
 import { Fourcc } from '../../src/surface/fourcc.js';
 
@@ -28,31 +29,21 @@ function pixelEncodings(rects: Record<string, number>): string[] {
 describe('vgpu-vnc --device FILE with real clients', () => {
   // A padded stride and an offset: what real guests do, and what breaks naive readers.
   const first = makeImage(320, 200, { fourcc: Fourcc.XRGB8888, stride: 320 * 4 + 64, offset: 4096, seed: 3 });
-  let producer: TestProducer;
-  let server: RunningServer;
-
-  beforeAll(async () => {
-    producer = TestProducer.start(first);
-    server = await startServer(['--device', producer.path]);
-  });
-  afterAll(async () => {
-    await server?.stop();
-    producer?.close();
-  });
+  const served = serveImage(first);
 
   it('rfb2 (Raw) receives exactly the guest pixels', async () => {
-    const img = await grabRfb2(server.port);
+    const img = await grabRfb2(served.server.port);
     assertSameImage(img, expectedRgb(first), 'rfb2');
     expect(img.rects.raw).toBeGreaterThan(0);
   });
 
   it('gvnccapture (gtk-vnc, exclusive) receives exactly the guest pixels', async () => {
-    assertSameImage(await grabGvnccapture(server.port), expectedRgb(first), 'gvnccapture');
-    expect(server.log()).toMatch(/exclusive/);
+    assertSameImage(await grabGvnccapture(served.server.port), expectedRgb(first), 'gvnccapture');
+    expect(served.server.log()).toMatch(/exclusive/);
   });
 
   it.each([['raw'], ['hextile'], ['zrle']])('libvncclient with %s receives exactly the guest pixels', async (encoding) => {
-    const img = await grabLibvnc(server.port, { encodings: [encoding] });
+    const img = await grabLibvnc(served.server.port, { encodings: [encoding] });
     assertSameImage(img, expectedRgb(first), `libvncclient ${encoding}`);
     expect(pixelEncodings(img.rects)).toEqual([encoding]);
   });
@@ -63,24 +54,24 @@ describe('vgpu-vnc --device FILE with real clients', () => {
     [8, ['zrle'], [3, 3, 2]],
     [8, ['rre'], [3, 3, 2]],
   ] as const)('libvncclient at %d bpp with %s gets the guest pixels in its format', async (bpp, encodings, bits) => {
-    const img = await grabLibvnc(server.port, { encodings: [...encodings], bpp });
+    const img = await grabLibvnc(served.server.port, { encodings: [...encodings], bpp });
     assertSameImage(img, reduced(expectedRgb(first), [...bits] as [number, number, number]), `libvncclient ${bpp} bpp`);
   });
 
   it('libvncclient big-endian 32 bpp (hextile) gets the guest pixels', async () => {
-    assertSameImage(await grabLibvnc(server.port, { encodings: ['hextile'], bigEndian: true }), expectedRgb(first), 'big-endian');
+    assertSameImage(await grabLibvnc(served.server.port, { encodings: ['hextile'], bigEndian: true }), expectedRgb(first), 'big-endian');
   });
 
   it('TigerVNC viewer (asks for Tight first, with Fence and ContinuousUpdates) shows the guest pixels', async () => {
-    assertSameImage(await grabTigervnc(server.port, { expect: expectedRgb(first) }), expectedRgb(first), 'tigervnc');
+    assertSameImage(await grabTigervnc(served.server.port, { expect: expectedRgb(first) }), expectedRgb(first), 'tigervnc');
   });
 
   it('several clients at once all get the picture', async () => {
     const grabs = await Promise.all([
-      grabLibvnc(server.port, { encodings: ['zrle'] }),
-      grabLibvnc(server.port, { encodings: ['hextile'] }),
-      grabRfb2(server.port),
-      grabLibvnc(server.port, { encodings: ['raw'], bpp: 16 }),
+      grabLibvnc(served.server.port, { encodings: ['zrle'] }),
+      grabLibvnc(served.server.port, { encodings: ['hextile'] }),
+      grabRfb2(served.server.port),
+      grabLibvnc(served.server.port, { encodings: ['raw'], bpp: 16 }),
     ]);
     assertSameImage(grabs[0], expectedRgb(first), 'client 1');
     assertSameImage(grabs[1], expectedRgb(first), 'client 2');
@@ -136,24 +127,15 @@ describe('live changes reach connected clients', () => {
 
 describe('VNC authentication end to end', () => {
   const image = makeImage(64, 48, { seed: 11 });
-  let producer: TestProducer;
-  let server: RunningServer;
-  beforeAll(async () => {
-    producer = TestProducer.start(image);
-    server = await startServer(['--device', producer.path], { VGPU_VNC_PASSWORD: 's3cret' });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    producer?.close();
-  });
+  const served = serveImage(image, () => [], { env: { VGPU_VNC_PASSWORD: 's3cret' } });
 
   it('the right password shows the picture (libvncclient, TigerVNC)', async () => {
-    assertSameImage(await grabLibvnc(server.port, { encodings: ['zrle'], password: 's3cret' }), expectedRgb(image), 'libvnc');
-    assertSameImage(await grabTigervnc(server.port, { password: 's3cret', expect: expectedRgb(image) }), expectedRgb(image), 'tigervnc');
+    assertSameImage(await grabLibvnc(served.server.port, { encodings: ['zrle'], password: 's3cret' }), expectedRgb(image), 'libvnc');
+    assertSameImage(await grabTigervnc(served.server.port, { password: 's3cret', expect: expectedRgb(image) }), expectedRgb(image), 'tigervnc');
   });
 
   it('a wrong password is refused and the server keeps serving', async () => {
-    await expect(grabLibvnc(server.port, { password: 'wrong' })).rejects.toThrow(/auth/i);
-    assertSameImage(await grabRfb2(server.port, { password: 's3cret' }), expectedRgb(image), 'rfb2 after a failure');
+    await expect(grabLibvnc(served.server.port, { password: 'wrong' })).rejects.toThrow(/auth/i);
+    assertSameImage(await grabRfb2(served.server.port, { password: 's3cret' }), expectedRgb(image), 'rfb2 after a failure');
   });
 });

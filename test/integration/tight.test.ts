@@ -2,11 +2,11 @@
 // and the TigerVNC viewer (Tight is its default; lossless, and with JPEG). Lossy rects are
 // refreshed losslessly once the picture stops changing, so every client must end up with
 // exactly the guest's pixels.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { grabLibvnc, grabTigervnc } from '../helpers/clients.js';
 import { assertSameImage, describeDifference, type RgbImage } from '../helpers/image.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
-import { TestProducer, type TestImage } from '../helpers/test-producer.js';
+import { serveImage } from '../helpers/served-image.js';
+import type { TestImage } from '../helpers/test-producer.js';
 import { Fourcc } from '../../src/surface/fourcc.js';
 
 const W = 480, H = 300;
@@ -38,28 +38,18 @@ function desktopImage(): { image: TestImage; rgb: RgbImage } {
 
 describe('Tight with real clients', () => {
   const { image, rgb } = desktopImage();
-  let producer: TestProducer;
-  let server: RunningServer;
-
-  beforeAll(async () => {
-    producer = TestProducer.start(image);
-    server = await startServer(['--device', producer.path]);
-  });
-  afterAll(async () => {
-    await server?.stop();
-    producer?.close();
-  });
+  const served = serveImage(image);
 
   it('libvncclient with tight (JPEG quality 5) ends with exactly the guest pixels after the lossless refresh', async () => {
-    const img = await grabLibvnc(server.port, { encodings: ['tight'], untilMs: 2500, timeoutMs: 15_000 });
+    const img = await grabLibvnc(served.server.port, { encodings: ['tight'], untilMs: 2500, timeoutMs: 15_000 });
     expect(img.rects.tight).toBeGreaterThan(0);
     expect(Object.keys(img.rects).filter((k) => !['extendeddesktopsize', 'desktopsize', 'lastrect'].includes(k))).toEqual(['tight']);
     assertSameImage(img, rgb, 'libvncclient tight');
-    expect(server.log()).toMatch(/encoding Tight/);
+    expect(served.server.log()).toMatch(/encoding Tight/);
   });
 
   it('libvncclient with tight sees the JPEG picture first (close, not exact)', async () => {
-    const img = await grabLibvnc(server.port, { encodings: ['tight'], updates: 1, timeoutMs: 15_000 });
+    const img = await grabLibvnc(served.server.port, { encodings: ['tight'], updates: 1, timeoutMs: 15_000 });
     expect(describeDifference(img, rgb)).not.toBeNull(); // lossy
     // The photo-like area within a PSNR bound; the solid background (fills) exact. (Text next to
     // the photo may share its JPEG piece, as with TigerVNC's server: only the refresh makes it exact.)
@@ -75,7 +65,7 @@ describe('Tight with real clients', () => {
   });
 
   it.each([16, 8] as const)('libvncclient with tight at %d bpp gets the guest pixels in its format', async (bpp) => {
-    const img = await grabLibvnc(server.port, { encodings: ['tight'], bpp, untilMs: 2500, timeoutMs: 15_000 });
+    const img = await grabLibvnc(served.server.port, { encodings: ['tight'], bpp, untilMs: 2500, timeoutMs: 15_000 });
     const bits = bpp === 16 ? [5, 6, 5] : [3, 3, 2];
     const want = Buffer.alloc(rgb.rgb.length);
     for (let i = 0; i < want.length; i++) {
@@ -86,10 +76,10 @@ describe('Tight with real clients', () => {
   });
 
   it('TigerVNC viewer, Tight lossless: exactly the guest pixels', async () => {
-    assertSameImage(await grabTigervnc(server.port, { encoding: 'Tight', expect: rgb }), rgb, 'tigervnc tight');
+    assertSameImage(await grabTigervnc(served.server.port, { encoding: 'Tight', expect: rgb }), rgb, 'tigervnc tight');
   });
 
   it('TigerVNC viewer, Tight with JPEG: exact once the lossy areas are refreshed', async () => {
-    assertSameImage(await grabTigervnc(server.port, { encoding: 'Tight', jpeg: true, expect: rgb }), rgb, 'tigervnc tight+jpeg');
+    assertSameImage(await grabTigervnc(served.server.port, { encoding: 'Tight', jpeg: true, expect: rgb }), rgb, 'tigervnc tight+jpeg');
   });
 });

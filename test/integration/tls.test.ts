@@ -9,69 +9,56 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeVncPort, grabGvnccapture, grabTigervnc } from '../helpers/clients.js';
 import { assertSameImage } from '../helpers/image.js';
-import { BIN, startServer, type RunningServer } from '../helpers/server.js';
+import { BIN } from '../helpers/server.js';
 import { TestProducer, expectedRgb, makeImage } from '../helpers/test-producer.js';
+import { serveImage } from '../helpers/served-image.js';
 import { makeCertificate, makeUsersFile } from './tls-fixtures.js';
 
 describe('VeNCrypt with real clients', () => {
   const image = makeImage(300, 180, { seed: 11 });
   const expected = expectedRgb(image);
-  let dir: string;
-  let producer: TestProducer;
-  let server: RunningServer;
   let cert: string;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'vgpu-vnc-tls-'));
+  const served = serveImage(image, (dir) => {
     const pem = makeCertificate(dir);
     cert = pem.cert;
     const users = makeUsersFile(dir, { alice: 'correct horse', bob: 'battery staple' });
     writeFileSync(join(dir, 'vncpass'), 'sekrit12\n');
-    producer = TestProducer.start(image);
-    server = await startServer([
-      '--device', producer.path, '--tls-cert', pem.cert, '--tls-key', pem.key,
-      '--plain-users', users, '--password-file', join(dir, 'vncpass'),
-    ]);
-  }, 60_000);
-  afterAll(async () => {
-    await server?.stop();
-    producer?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    return ['--tls-cert', pem.cert, '--tls-key', pem.key, '--plain-users', users, '--password-file', join(dir, 'vncpass')];
+  }, { timeoutMs: 60_000 });
 
   it('the users file holds salted scrypt hashes, not the passwords', async () => {
     const { readFileSync } = await import('node:fs');
-    const text = readFileSync(join(dir, 'users'), 'utf8');
+    const text = readFileSync(join(served.dir, 'users'), 'utf8');
     expect(text).not.toContain('correct horse');
     expect(text).toMatch(/^alice:scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/m);
     expect(text.split('\n').filter(Boolean)).toHaveLength(2);
   });
 
   it('TigerVNC over X509Vnc (certificate checked against -X509CA) shows the exact pixels', async () => {
-    const img = await grabTigervnc(server.port, { securityTypes: 'X509Vnc', x509CA: cert, password: 'sekrit12', encoding: 'ZRLE' });
+    const img = await grabTigervnc(served.server.port, { securityTypes: 'X509Vnc', x509CA: cert, password: 'sekrit12', encoding: 'ZRLE' });
     assertSameImage(img, expected, 'TigerVNC X509Vnc');
-    await server.waitForLog(/VeNCrypt X509Vnc/);
+    await served.server.waitForLog(/VeNCrypt X509Vnc/);
   }, 60_000);
 
   it('TigerVNC over X509Plain shows the exact pixels and the log names the user', async () => {
-    const img = await grabTigervnc(server.port, { securityTypes: 'X509Plain', x509CA: cert, user: 'bob', password: 'battery staple' });
+    const img = await grabTigervnc(served.server.port, { securityTypes: 'X509Plain', x509CA: cert, user: 'bob', password: 'battery staple' });
     assertSameImage(img, expected, 'TigerVNC X509Plain');
-    await server.waitForLog(/VeNCrypt X509Plain \(user bob\)/);
+    await served.server.waitForLog(/VeNCrypt X509Plain \(user bob\)/);
   }, 60_000);
 
   it('TigerVNC over anonymous TLSPlain (no certificate involved) shows the exact pixels', async () => {
-    const img = await grabTigervnc(server.port, { securityTypes: 'TLSPlain', user: 'alice', password: 'correct horse', encoding: 'Hextile' });
+    const img = await grabTigervnc(served.server.port, { securityTypes: 'TLSPlain', user: 'alice', password: 'correct horse', encoding: 'Hextile' });
     assertSameImage(img, expected, 'TigerVNC TLSPlain');
-    await server.waitForLog(/VeNCrypt TLSPlain \(user alice\)/);
+    await served.server.waitForLog(/VeNCrypt TLSPlain \(user alice\)/);
   }, 60_000);
 
   it('TigerVNC with a wrong Plain password is refused', async () => {
-    const err = await grabTigervnc(server.port, { securityTypes: 'X509Plain', x509CA: cert, user: 'bob', password: 'wrong', timeoutMs: 8000 }).then(
+    const err = await grabTigervnc(served.server.port, { securityTypes: 'X509Plain', x509CA: cert, user: 'bob', password: 'wrong', timeoutMs: 8000 }).then(
       () => undefined,
       (e: Error) => e,
     );
     expect(err?.message).toMatch(/authentication failed|exited/i);
-    await server.waitForLog(/authentication failed/);
+    await served.server.waitForLog(/authentication failed/);
   }, 60_000);
 
   it('TigerVNC refuses our certificate when told to trust another CA', async () => {
@@ -79,11 +66,11 @@ describe('VeNCrypt with real clients', () => {
     try {
       const { cert: otherCa } = makeCertificate(other);
       // The viewer stops at an "untrusted certificate" question (or exits): never the picture.
-      const sessionsBefore = server.log().match(/VeNCrypt X509Vnc,/g)?.length ?? 0;
+      const sessionsBefore = served.server.log().match(/VeNCrypt X509Vnc,/g)?.length ?? 0;
       await expect(
-        grabTigervnc(server.port, { securityTypes: 'X509Vnc', x509CA: otherCa, password: 'sekrit12', expect: expected, timeoutMs: 6000 }),
+        grabTigervnc(served.server.port, { securityTypes: 'X509Vnc', x509CA: otherCa, password: 'sekrit12', expect: expected, timeoutMs: 6000 }),
       ).rejects.toThrow();
-      expect(server.log().match(/VeNCrypt X509Vnc,/g)?.length ?? 0).toBe(sessionsBefore);
+      expect(served.server.log().match(/VeNCrypt X509Vnc,/g)?.length ?? 0).toBe(sessionsBefore);
     } finally {
       rmSync(other, { recursive: true, force: true });
     }

@@ -4,16 +4,15 @@
 // password flow (wrong, then right). Also over HTTPS/WSS, and the HTTP side: only the page and
 // its modules are served, with the right types and cache headers.
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeVncPort } from '../helpers/clients.js';
 import { describeDifference, type RgbImage } from '../helpers/image.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
-import { TestProducer, expectedRgb, makeImage } from '../helpers/test-producer.js';
+import { expectedRgb, makeImage } from '../helpers/test-producer.js';
+import { serveImage } from '../helpers/served-image.js';
 import { makeCertificate, makeUsersFile } from './tls-fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -82,17 +81,7 @@ afterAll(async () => {
 
 describe('web viewer on the VNC port (no password, loopback)', () => {
   const first = makeImage(320, 200, { seed: 21 });
-  let producer: TestProducer;
-  let server: RunningServer;
-
-  beforeAll(async () => {
-    producer = TestProducer.start(first);
-    server = await startServer(['--device', producer.path, '--web']);
-  }, 60_000);
-  afterAll(async () => {
-    await server?.stop();
-    producer?.close();
-  });
+  const served = serveImage(first, () => ['--web'], { timeoutMs: 60_000 });
 
   it('the page connects by itself and the canvas shows the exact pixels; then a mode change reaches it', async () => {
     const page = await browser.newPage();
@@ -100,14 +89,14 @@ describe('web viewer on the VNC port (no password, loopback)', () => {
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     try {
-      await page.goto(`http://127.0.0.1:${server.port}/`);
+      await page.goto(`http://127.0.0.1:${served.server.port}/`);
       await waitForState(page, 'connected');
       expect(await page.locator('#status').textContent()).toMatch(/^Connected/);
       await waitForCanvas(page, expectedRgb(first));
-      await server.waitForLog(/\(ws\): RFB 3\.8, no authentication/);
+      await served.server.waitForLog(/\(ws\): RFB 3\.8, no authentication/);
 
       const second = makeImage(400, 240, { seed: 22 });
-      producer.setImage(second);
+      served.producer.setImage(second);
       await waitForCanvas(page, expectedRgb(second));
       expect(errors).toEqual([]);
     } finally {
@@ -117,31 +106,31 @@ describe('web viewer on the VNC port (no password, loopback)', () => {
 
   it('a plain VNC client on the same port still works (it only waits for the sniffing window)', async () => {
     const { grabLibvnc } = await import('../helpers/clients.js');
-    const img = await grabLibvnc(server.port, { encodings: ['zrle'] });
+    const img = await grabLibvnc(served.server.port, { encodings: ['zrle'] });
     expect(describeDifference(img, expectedRgb(makeImage(400, 240, { seed: 22 })))).toBeNull();
   }, 30_000);
 
   it('serves the page and noVNC modules with their types and cache headers', async () => {
-    const page = await rawGet(server.port, '/');
+    const page = await rawGet(served.server.port, '/');
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.headers['cache-control']).toBe('no-cache');
     expect(page.headers['x-content-type-options']).toBe('nosniff');
     expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/);
-    const app = await rawGet(server.port, '/app.js');
+    const app = await rawGet(served.server.port, '/app.js');
     expect(app.headers['content-type']).toBe('text/javascript; charset=utf-8');
     const m = /from '(\/novnc\/[\d.]+)\/core\/rfb\.js'/.exec(app.body);
     expect(m).not.toBeNull();
-    const rfb = await rawGet(server.port, `${m![1]}/core/rfb.js`);
+    const rfb = await rawGet(served.server.port, `${m![1]}/core/rfb.js`);
     expect(rfb.status).toBe(200);
     expect(rfb.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect(rfb.headers['cache-control']).toMatch(/immutable/);
-    expect((await rawGet(server.port, '/style.css')).headers['content-type']).toBe('text/css; charset=utf-8');
+    expect((await rawGet(served.server.port, '/style.css')).headers['content-type']).toBe('text/css; charset=utf-8');
     // HEAD has the headers and no body; other methods are refused.
-    const head = await rawGet(server.port, '/', 'HEAD');
+    const head = await rawGet(served.server.port, '/', 'HEAD');
     expect(head.status).toBe(200);
     expect(head.body).toBe('');
-    expect((await rawGet(server.port, '/', 'POST')).status).toBe(405);
+    expect((await rawGet(served.server.port, '/', 'POST')).status).toBe(405);
   });
 
   it.each([
@@ -157,42 +146,31 @@ describe('web viewer on the VNC port (no password, loopback)', () => {
     '/index.html/..',
     '/nope',
   ])('404 for %s', async (path) => {
-    const r = await rawGet(server.port, path);
+    const r = await rawGet(served.server.port, path);
     expect(r.status).toBe(404);
     expect(r.body).toBe('not found\n');
   });
 
   it('refuses a WebSocket from another origin (a foreign page must not reach the screen)', async () => {
     const status = await new Promise<number | string>((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/websockify`, { origin: 'http://evil.example' });
+      const ws = new WebSocket(`ws://127.0.0.1:${served.server.port}/websockify`, { origin: 'http://evil.example' });
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode!));
       ws.on('open', () => resolve('open'));
       ws.on('error', (e) => resolve(e.message));
     });
     expect(status).toBe(403);
-    await server.waitForLog(/cross-origin WebSocket from http:\/\/evil\.example refused/);
+    await served.server.waitForLog(/cross-origin WebSocket from http:\/\/evil\.example refused/);
   });
 });
 
 describe('web viewer on its own port with a password', () => {
   const image = makeImage(200, 120, { seed: 31 });
-  let producer: TestProducer;
-  let server: RunningServer;
   let webPort: number;
-  let dir: string;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'vgpu-vnc-web-'));
+  const served = serveImage(image, async (dir) => {
     writeFileSync(join(dir, 'pass'), 'opensesame\n');
-    producer = TestProducer.start(image);
     webPort = await freeVncPort();
-    server = await startServer(['--device', producer.path, '--password-file', join(dir, 'pass'), '--web', `127.0.0.1:${webPort}`]);
-  }, 60_000);
-  afterAll(async () => {
-    await server?.stop();
-    producer?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    return ['--password-file', join(dir, 'pass'), '--web', `127.0.0.1:${webPort}`];
+  }, { timeoutMs: 60_000 });
 
   it('asks for the password, says a wrong one failed, asks again, then shows the picture', async () => {
     const page = await browser.newPage();
@@ -210,7 +188,7 @@ describe('web viewer on its own port with a password', () => {
       await page.click('#login button[type=submit]');
       await waitForState(page, 'connected');
       await waitForCanvas(page, expectedRgb(image));
-      await server.waitForLog(/\(ws\): RFB 3\.8, VNC authentication/);
+      await served.server.waitForLog(/\(ws\): RFB 3\.8, VNC authentication/);
     } finally {
       await page.close();
     }
@@ -233,32 +211,21 @@ describe('web viewer on its own port with a password', () => {
 
 describe('web viewer over HTTPS/WSS with Plain users', () => {
   const image = makeImage(240, 136, { seed: 41 });
-  let producer: TestProducer;
-  let server: RunningServer;
-  let dir: string;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'vgpu-vnc-web-'));
+  const served = serveImage(image, (dir) => {
     const pem = makeCertificate(dir);
     const users = makeUsersFile(dir, { carol: 'hunter22' });
-    producer = TestProducer.start(image);
-    server = await startServer(['--device', producer.path, '--web', '--tls-cert', pem.cert, '--tls-key', pem.key, '--plain-users', users]);
-  }, 60_000);
-  afterAll(async () => {
-    await server?.stop();
-    producer?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    return ['--web', '--tls-cert', pem.cert, '--tls-key', pem.key, '--plain-users', users];
+  }, { timeoutMs: 60_000 });
 
   it('plain http is redirected to https; over https the page logs in as a Plain user over wss', async () => {
-    const redirect = await rawGet(server.port, '/');
+    const redirect = await rawGet(served.server.port, '/');
     expect(redirect.status).toBe(308);
-    expect(redirect.headers.location).toBe(`https://127.0.0.1:${server.port}/`);
+    expect(redirect.headers.location).toBe(`https://127.0.0.1:${served.server.port}/`);
 
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await context.newPage();
     try {
-      await page.goto(`https://127.0.0.1:${server.port}/`);
+      await page.goto(`https://127.0.0.1:${served.server.port}/`);
       await waitForState(page, 'authenticating');
       await expect.poll(() => page.locator('#user-row').isVisible()).toBe(true); // Plain wants a user
       await page.fill('#user', 'carol');
@@ -266,7 +233,7 @@ describe('web viewer over HTTPS/WSS with Plain users', () => {
       await page.click('#login button[type=submit]');
       await waitForState(page, 'connected');
       await waitForCanvas(page, expectedRgb(image));
-      await server.waitForLog(/\(wss\): RFB 3\.8, VeNCrypt Plain \(user carol\)/);
+      await served.server.waitForLog(/\(wss\): RFB 3\.8, VeNCrypt Plain \(user carol\)/);
     } finally {
       await context.close();
     }
