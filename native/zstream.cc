@@ -15,7 +15,7 @@ namespace {
 
 constexpr int kWindowBits = 15;
 constexpr size_t kWindow = size_t{1} << kWindowBits;  // deflate's 32 KiB history
-constexpr size_t kMaxBlockBytes = 256 * 1024;          // largest parallel task
+constexpr size_t kMaxBlockBytes = 512 * 1024;          // largest parallel task
 
 int EffectiveLevel(int level) { return level == Z_DEFAULT_COMPRESSION ? 6 : level; }
 
