@@ -5,6 +5,7 @@ const benches: [string, () => Promise<{ run: () => Promise<void> }>][] = [
   ['encoders', () => import('./encoders.js')],
   ['idle', () => import('./idle.js')],
   ['tight', () => import('./tight.js')],
+  ['scroll', () => import('./scroll.js')],
   ['zstream', () => import('./zstream.js')],
   ['xvnc', () => import('./xvnc/index.js')],
 ];

@@ -36,15 +36,30 @@ export class ScrollDetector {
     const { tilesX, tilesY, tileSize: t, width, height } = grid;
     const perColumn: Array<{ tx: number; y0: number; y1: number; dy: number }> = [];
     const seen: number[] = [...this.recent];
+    const stride = tilesX * 2;
     for (let tx = 0; tx < tilesX; tx++) {
+      const col = tx * 2;
+      const inColumn = new Set<string>();
       let ty = 0;
       while (ty < tilesY) {
         if (!dirty[ty * tilesX + tx]) { ty++; continue; }
         const ta = ty;
         while (ty < tilesY && dirty[ty * tilesX + tx]) ty++;
         for (const run of this.explainRun(grid, tx, ta * t, Math.min(ty * t, height), prev, cur, seen)) {
-          perColumn.push({ tx, ...run });
           if (!seen.includes(run.dy)) seen.push(run.dy);
+          // Grown through matching rows of clean tiles too, so that neighbouring columns end up
+          // with the same rows and merge (one CopyRect per scrolled area, not one per column).
+          const match = (y: number) => {
+            const i = y * stride + col, j = (y + run.dy) * stride + col;
+            return cur[i] === prev[j] && cur[i + 1] === prev[j + 1];
+          };
+          let { y0, y1 } = run;
+          while (y0 > 0 && y0 - 1 + run.dy >= 0 && match(y0 - 1)) y0--;
+          while (y1 < height && y1 + run.dy < height && match(y1)) y1++;
+          const key = `${y0},${y1},${run.dy}`;
+          if (inColumn.has(key)) continue;
+          inColumn.add(key);
+          perColumn.push({ tx, y0, y1, dy: run.dy });
         }
       }
     }
@@ -89,9 +104,9 @@ export class ScrollDetector {
     scored.sort((p, q) => q.rows - p.rows);
     // Rows that changed and differ from the row above: content that moved, not background that
     // happens to match at some offset.
-    const evidence = (y0: number, y1: number): number => {
+    const evidence = (y0: number, y1: number, enough = Infinity): number => {
       let n = 0;
-      for (let y = Math.max(y0, 1); y < y1; y++) {
+      for (let y = Math.max(y0, 1); y < y1 && n < enough; y++) {
         const i = y * stride + col, up = i - stride;
         if ((cur[i] !== prev[i] || cur[i + 1] !== prev[i + 1]) && (cur[i] !== cur[up] || cur[i + 1] !== cur[up + 1])) n++;
       }
@@ -100,18 +115,24 @@ export class ScrollDetector {
     // Best offset first; the next ones may explain rows it left (two panes in one column).
     const taken = new Uint8Array(b - a);
     const out: Array<{ y0: number; y1: number; dy: number }> = [];
-    const changed = evidence(a, b);
+    let changed: number | undefined;
     for (const s of scored.slice(0, MAX_CANDIDATES)) {
-      // A weak run still counts when its offset explains most of what changed in this column.
-      const explained = s.runs.reduce((n, [r0, r1]) => n + evidence(r0, r1), 0);
-      const minEvidence = explained * 2 >= changed ? 1 : MIN_EVIDENCE;
+      // A weak run still counts when its offset explains most of what changed in this column
+      // (counted only when needed: the common strong run stops counting early).
+      let lenient: boolean | undefined;
+      const explainsMost = (): boolean => {
+        changed ??= evidence(a, b);
+        return s.runs.reduce((n, [r0, r1]) => n + evidence(r0, r1), 0) * 2 >= changed;
+      };
       for (const [r0, r1] of s.runs) {
         let y = r0;
         while (y < r1) {
           if (taken[y - a]) { y++; continue; }
           const y0 = y;
           while (y < r1 && !taken[y - a]) y++;
-          if (coversWholeTile(grid, y0, y) && evidence(y0, y) >= minEvidence) {
+          if (!coversWholeTile(grid, y0, y)) continue;
+          const strong = evidence(y0, y, MIN_EVIDENCE) >= MIN_EVIDENCE;
+          if (strong || ((lenient ??= explainsMost()) && evidence(y0, y, 1) >= 1)) {
             out.push({ y0, y1: y, dy: s.dy });
             taken.fill(1, y0 - a, y - a);
           }
