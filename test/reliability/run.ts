@@ -138,7 +138,7 @@ function section(o: Outcome): string {
       `| the client's screen is exactly the no-signal screen naming the device (not the old picture) | ${r.noSignalExact ? 'yes' : 'no'} |`,
       `| new mdev created → server attached to it (VMM's fds polled every 500 ms) | ${ms(f['serve.reattachMs'])} |`,
       `| new mdev created → server captures the new 1280×720 mode | ${ms(f['serve.pictureLoggedMs'])} |`,
-      `| host asks for the new device → a connected client has the new picture settled | ${ms(r.hostNewPictureMs)} |`,
+      `| host asks for the new device → a connected client shows the new picture | ${ms(r.hostNewPictureMs)} |`,
       `| pictures exact before / after | ${r.pictureExact ? 'yes' : 'no'} / ${r.newPictureExact ? 'yes' : 'no'} |`,
       `| server process stayed up (one pid throughout) | ${r.serverStayedUp ? 'yes' : 'no'} |`,
       `| --device-name: removal → no signal / removal finished / re-created → attached in the new group | ${ms(f['path.noSignalMs'])} / ${ms(f['path.removalDoneMs'])} / ${ms(f['path.reattachMs'])} |`,
