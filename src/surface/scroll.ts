@@ -49,13 +49,9 @@ export class ScrollDetector {
           if (!seen.includes(run.dy)) seen.push(run.dy);
           // Grown through matching rows of clean tiles too, so that neighbouring columns end up
           // with the same rows and merge (one CopyRect per scrolled area, not one per column).
-          const match = (y: number) => {
-            const i = y * stride + col, j = (y + run.dy) * stride + col;
-            return cur[i] === prev[j] && cur[i + 1] === prev[j + 1];
-          };
           let { y0, y1 } = run;
-          while (y0 > 0 && y0 - 1 + run.dy >= 0 && match(y0 - 1)) y0--;
-          while (y1 < height && y1 + run.dy < height && match(y1)) y1++;
+          while (y0 > 0 && y0 - 1 + run.dy >= 0 && rowMatches(prev, cur, stride, col, y0 - 1, run.dy)) y0--;
+          while (y1 < height && y1 + run.dy < height && rowMatches(prev, cur, stride, col, y1, run.dy)) y1++;
           const key = `${y0},${y1},${run.dy}`;
           if (inColumn.has(key)) continue;
           inColumn.add(key);
@@ -90,10 +86,7 @@ export class ScrollDetector {
     const tryOffset = (dy: number): void => {
       if (dy === 0 || tried.has(dy)) return;
       tried.add(dy);
-      const runs = matchingRuns(grid, a, b, dy, (y) => {
-        const i = y * stride + col, j = (y + dy) * stride + col;
-        return cur[i] === prev[j] && cur[i + 1] === prev[j + 1];
-      });
+      const runs = matchingRuns(grid, a, b, dy, prev, cur, stride, col);
       let rows = 0;
       for (const [y0, y1] of runs) rows += y1 - y0;
       if (rows > 0) scored.push({ dy, runs, rows });
@@ -144,17 +137,23 @@ export class ScrollDetector {
 }
 
 /** Maximal runs of rows in [a, b) (source rows inside the surface) where `match` holds, each covering a whole tile row. */
-function matchingRuns(grid: TileGrid, a: number, b: number, dy: number, match: (y: number) => boolean): Array<[number, number]> {
+function matchingRuns(grid: TileGrid, a: number, b: number, dy: number, prev: Uint32Array, cur: Uint32Array, stride: number, col: number): Array<[number, number]> {
   const lo = Math.max(a, -dy), hi = Math.min(b, grid.height - dy);
   const runs: Array<[number, number]> = [];
   let y = lo;
   while (y < hi) {
-    if (!match(y)) { y++; continue; }
+    if (!rowMatches(prev, cur, stride, col, y, dy)) { y++; continue; }
     const y0 = y;
-    while (y < hi && match(y)) y++;
+    while (y < hi && rowMatches(prev, cur, stride, col, y, dy)) y++;
     if (coversWholeTile(grid, y0, y)) runs.push([y0, y]);
   }
   return runs;
+}
+
+/** Whether the new row y of a column equals its previous row y + dy (by hash). */
+function rowMatches(prev: Uint32Array, cur: Uint32Array, stride: number, col: number, y: number, dy: number): boolean {
+  const i = y * stride + col, j = i + dy * stride;
+  return cur[i] === prev[j] && cur[i + 1] === prev[j + 1];
 }
 
 /** Whether rows [y0, y1) hold every row of some tile row (the last one may be short). */
