@@ -11,6 +11,7 @@ import { TileGrid } from '../../src/surface/dirty.js';
 import { ScrollDetector, verifyMoves, type Move } from '../../src/surface/scroll.js';
 import type { Rect } from '../../src/rfb/encodings/types.js';
 import { ScrollScene } from '../helpers/scroll-frames.js';
+import { CapturedDisplay } from '../../src/surface/captured-display.js';
 
 const XRGB8888 = 0x34325258;
 const OLD_ROW_STEP = 8;
@@ -211,5 +212,51 @@ describe('scroll detection on captured frames', () => {
     expect(() => native.captureSync(mapping, plane, surface, 32, false, undefined, { segmentHashes, oldRows: Buffer.alloc(8), oldRowStep: 8 })).toThrow(/oldRows must be a Buffer of ceil\(height\/oldRowStep\)\*width\*4 = 2048 bytes/);
     expect(() => native.captureSync(mapping, plane, surface, 32, false, undefined, { segmentHashes, oldRows: Buffer.alloc(2048), oldRowStep: 0 })).toThrow(/history\.oldRowStep must be an integer in 1\.\.256/);
     expect(() => native.captureSync(mapping, plane, surface, 32, false, undefined, 5 as never)).toThrow(/history must be an object/);
+  });
+});
+
+describe('CapturedDisplay announces moves with the damage', () => {
+  /** Plays frames top = 0, 8, 16 of a scrolling window; returns each capture's damage event. */
+  async function play(scrollDetection: boolean | undefined): Promise<Array<{ before: Buffer; after: Buffer; moves: Move[] }>> {
+    const width = 480, height = 320;
+    const scene = new ScrollScene(width, height, { x: 20, y: 30, w: 400, h: 260 }, 21);
+    const path = join(dir, `display-${files++}.bin`);
+    writeFileSync(path, scene.frame(0));
+    const mapping = new native.Mapping(path);
+    mappings.push(mapping);
+    const plane = { fourcc: XRGB8888, width, height, stride: width * 4, offset: 0 };
+    const source = { description: 'scroll', nextFrame: async () => ({ kind: 'plane' as const, mapping, plane }), close: async () => {} };
+    const display = new CapturedDisplay(source, { name: 't', maxFps: 200, log: () => {}, scrollDetection });
+    await display.start(0);
+    const events: Array<{ before: Buffer; after: Buffer; moves: Move[] }> = [];
+    try {
+      for (const top of [8, 16]) {
+        const before = Buffer.from(display.surface.data);
+        writeFileSync(path, scene.frame(top));
+        const damage = new Promise<Move[] | undefined>((r) => display.once('damage', (_b: Uint8Array, moves?: Move[]) => r(moves)));
+        display.wantFrame();
+        const moves = (await damage) ?? [];
+        events.push({ before, after: Buffer.from(display.surface.data), moves });
+      }
+    } finally {
+      await display.close();
+    }
+    return events;
+  }
+
+  it('each scroll step comes with exact moves', async () => {
+    for (const e of await play(undefined)) {
+      expect(e.moves.length).toBeGreaterThan(0);
+      const client = applyMoves(e.before, 480, e.moves);
+      for (const m of e.moves)
+        for (let j = 0; j < m.h; j++) {
+          const at = ((m.y + j) * 480 + m.x) * 4;
+          expect(client.subarray(at, at + m.w * 4).equals(e.after.subarray(at, at + m.w * 4))).toBe(true);
+        }
+    }
+  });
+
+  it('scrollDetection: false announces damage without moves', async () => {
+    for (const e of await play(false)) expect(e.moves).toEqual([]);
   });
 });
