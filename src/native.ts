@@ -207,7 +207,8 @@ export interface NativeAddon {
   captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory): CaptureResult;
   /** Plain memcpy of mapping bytes [offset, offset+length) into dst, for benchmarks (baseline). */
   memcpyBench(dst: Buffer, src: NativeMapping, offset: number, length: number): void;
-  ZStream: new (level: number) => NativeZStream;
+  /** `parallelMinBytes`: inputs at least this big are deflated on both cores (default 128 KiB; Infinity: never). */
+  ZStream: new (level: number, parallelMinBytes?: number) => NativeZStream;
   /**
    * Legacy group path: /dev/vfio/vfio container (API version, TYPE1v2 or TYPE1), `groupPath`
    * (must be viable), SET_CONTAINER, SET_IOMMU, GROUP_GET_DEVICE_FD(deviceName = mdev UUID or PCI
