@@ -7,13 +7,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ClientSession } from '../../src/server/session.js';
 import type { Move } from '../../src/server/display.js';
 import { SERVER_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
-import { TestClient as Decoder, type ClientFramebuffer } from '../decoders/index.js';
+import { TestClient as Decoder, Reader, type ClientFramebuffer } from '../decoders/index.js';
+import { decodeCopyRect } from '../decoders/raw.js';
 import { FakeDisplay } from '../helpers/fake-display.js';
 import { ScrollScene } from '../helpers/scroll-frames.js';
 
 const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
 const s32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32BE(v); return [...b]; };
-const RAW = 0, COPYRECT = 1, ZRLE = 16;
+const RAW = 0, COPYRECT = 1, ZRLE = 16, TIGHT = 7, QUALITY_6 = -26;
 
 interface Rect { x: number; y: number; w: number; h: number }
 interface Update { rects: Array<Rect & { encoding: number }>; bytes: number }
@@ -100,6 +101,41 @@ class ScrollClient {
     return { rects, bytes };
   }
 
+  /** The next update of Tight and CopyRect rects (Tight has no length prefix: decode, retry when short). */
+  async tightUpdate(): Promise<Update & { jpeg: number }> {
+    for (;;) {
+      while (this.buf.length < 4) await this.more();
+      if (this.buf[0] !== 0) throw new Error(`unexpected server message ${this.buf[0]}`);
+      const undoTight = this.decoder.tight.snapshot();
+      const pixels = this.fb.pixels.slice();
+      const jpegBefore = this.decoder.tight.jpegRects.length;
+      try {
+        const r = new Reader(this.buf, 4);
+        const rects: Update['rects'] = [];
+        for (let i = this.buf.readUInt16BE(2); i > 0; i--) {
+          const rect = { x: r.u16(), y: r.u16(), w: r.u16(), h: r.u16(), encoding: r.s32() };
+          if (rect.encoding === COPYRECT) decodeCopyRect(r, rect, this.fb);
+          else if (rect.encoding === TIGHT) this.decoder.tight.decode(r, rect, SERVER_PIXEL_FORMAT, this.fb);
+          else throw new Error(`unexpected encoding ${rect.encoding}`);
+          rects.push(rect);
+        }
+        this.buf = this.buf.subarray(r.off);
+        return { rects, bytes: r.off, jpeg: this.decoder.tight.jpegRects.length - jpegBefore };
+      } catch (err) {
+        undoTight();
+        this.fb.pixels.set(pixels);
+        if (!/truncated/.test((err as Error).message)) throw err;
+        await this.more();
+      }
+    }
+  }
+
+  private async more(): Promise<void> {
+    if (this.closed) throw new Error('connection closed');
+    await new Promise<void>((r) => (this.waiter = r));
+    this.waiter = undefined;
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -140,17 +176,31 @@ let server: Server | undefined;
 const sessions: ClientSession[] = [];
 const clients: ScrollClient[] = [];
 
-async function serve(d: FakeDisplay, encodings: number[]): Promise<ScrollClient> {
-  server = createServer((socket) => sessions.push(new ClientSession(socket, d, { viewOnly: true, log: () => {} })));
+async function serve(d: FakeDisplay, encodings: number[], losslessRefreshMs?: number): Promise<ScrollClient> {
+  server = createServer((socket) => sessions.push(new ClientSession(socket, d, { viewOnly: true, log: () => {}, losslessRefreshMs })));
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   const c = await ScrollClient.connect((server.address() as { port: number }).port);
   clients.push(c);
   await c.handshake();
   c.setEncodings(encodings);
+  if (encodings.includes(TIGHT)) return c;
   c.request(false);
   await c.update();
   expect(differences(c, d)).toBe(0);
   return c;
+}
+
+/** A smooth, many-coloured picture (JPEG material) in `r`, moving with `seed`. */
+function paintSmooth(d: FakeDisplay, r: Rect, seed: number): void {
+  const { data, width } = d.surface;
+  for (let y = r.y; y < r.y + r.h; y++)
+    for (let x = r.x; x < r.x + r.w; x++) {
+      const o = (y * width + x) * 4;
+      data[o] = Math.round(127 + 120 * Math.sin(x / 9));
+      data[o + 1] = Math.round(127 + 120 * Math.cos((y + seed) / 7));
+      data[o + 2] = Math.round(127 + 120 * Math.sin((x + y + seed) / 13));
+      data[o + 3] = 0;
+    }
 }
 
 function scene(seed = 1): { d: FakeDisplay; s: ScrollScene } {
@@ -255,5 +305,42 @@ describe('ClientSession sends scrolls as CopyRect', () => {
     const u = await c.update();
     expect(u.rects.some((r) => r.encoding === COPYRECT)).toBe(false);
     expect(differences(c, d)).toBe(0);
+  });
+});
+
+describe('CopyRect and lossy (JPEG) areas', () => {
+  it('no CopyRect from pixels the client holds as JPEG; once refreshed losslessly, CopyRect again', async () => {
+    const d = new FakeDisplay(WIDTH, HEIGHT, TILE);
+    d.fill({ x: 0, y: 0, w: WIDTH, h: HEIGHT }, 20, 30, 40);
+    paintSmooth(d, WINDOW, 0);
+    const c = await serve(d, [TIGHT, COPYRECT, QUALITY_6], 150);
+    c.request(false);
+    const first = await c.tightUpdate();
+    expect(first.jpeg).toBeGreaterThan(0);
+    // The window scrolls by 8 (its content is a function of y + seed): the client's source is JPEG.
+    const scrollBy = (seed: number): Move[] => {
+      const next = Buffer.from(d.surface.data);
+      const saved = d.surface.data;
+      d.surface = { ...d.surface, data: next };
+      paintSmooth(d, WINDOW, seed);
+      d.surface = { ...d.surface, data: saved };
+      show(d, next, [scrollMove(8)]);
+      return [scrollMove(8)];
+    };
+    c.request(true);
+    scrollBy(8);
+    const lossySource = await c.tightUpdate();
+    expect(lossySource.rects.some((r) => r.encoding === COPYRECT)).toBe(false);
+    // Let it settle: the lossless refresh replaces every JPEG tile.
+    for (let i = 0; i < 20; i++) {
+      c.request(true);
+      const u = await c.tightUpdate();
+      if (u.jpeg === 0 && differences(c, d) === 0) break;
+    }
+    expect(differences(c, d)).toBe(0);
+    c.request(true);
+    scrollBy(16);
+    const clean = await c.tightUpdate();
+    expect(clean.rects[0]!.encoding).toBe(COPYRECT);
   });
 });
