@@ -26,6 +26,7 @@ const MIN_EVIDENCE = 6;
 export class ScrollDetector {
   /** Offsets found in the last frame: tried first in the next one. */
   private recent: number[] = [];
+  private rowIndex: RowIndex | undefined;
 
   /**
    * Moves explaining dirty tiles of `grid`, each covering at least one whole dirty tile, in an
@@ -40,12 +41,20 @@ export class ScrollDetector {
     for (let tx = 0; tx < tilesX; tx++) {
       const col = tx * 2;
       const inColumn = new Set<string>();
+      let indexed = false;
+      // The column's previous rows are indexed once, and only if some run needs votes.
+      const index = (): RowIndex => {
+        if (this.rowIndex?.height !== height) this.rowIndex = new RowIndex(height);
+        if (!indexed) this.rowIndex.fill(prev, stride, col);
+        indexed = true;
+        return this.rowIndex;
+      };
       let ty = 0;
       while (ty < tilesY) {
         if (!dirty[ty * tilesX + tx]) { ty++; continue; }
         const ta = ty;
         while (ty < tilesY && dirty[ty * tilesX + tx]) ty++;
-        for (const run of this.explainRun(grid, tx, ta * t, Math.min(ty * t, height), prev, cur, seen)) {
+        for (const run of this.explainRun(grid, tx, ta * t, Math.min(ty * t, height), prev, cur, seen, index)) {
           if (!seen.includes(run.dy)) seen.push(run.dy);
           // Grown through matching rows of clean tiles too, so that neighbouring columns end up
           // with the same rows and merge (one CopyRect per scrolled area, not one per column).
@@ -78,7 +87,7 @@ export class ScrollDetector {
   }
 
   /** Moves for the dirty rows [a, b) of tile column tx. */
-  private explainRun(grid: TileGrid, tx: number, a: number, b: number, prev: Uint32Array, cur: Uint32Array, seen: number[]): Array<{ y0: number; y1: number; dy: number }> {
+  private explainRun(grid: TileGrid, tx: number, a: number, b: number, prev: Uint32Array, cur: Uint32Array, seen: number[], index: () => RowIndex): Array<{ y0: number; y1: number; dy: number }> {
     const stride = grid.tilesX * 2;
     const col = tx * 2;
     const tried = new Set<number>();
@@ -93,7 +102,7 @@ export class ScrollDetector {
     };
     for (const dy of seen) tryOffset(dy);
     const best = scored.reduce((m, s) => Math.max(m, s.rows), 0);
-    if (best < (b - a) / 2) for (const dy of voteOffsets(grid.height, a, b, stride, col, prev, cur)) tryOffset(dy);
+    if (best < (b - a) / 2) for (const dy of voteOffsets(index(), a, b, stride, col, prev, cur)) tryOffset(dy);
     scored.sort((p, q) => q.rows - p.rows);
     // Rows that changed and differ from the row above: content that moved, not background that
     // happens to match at some offset.
@@ -164,31 +173,84 @@ function coversWholeTile(grid: TileGrid, y0: number, y1: number): boolean {
 }
 
 /**
+ * The previous rows of one tile column by hash (low word), at most MAX_REPEATS rows per hash:
+ * an open-addressing table in typed arrays, as a Map costs several ms per 1080p frame.
+ */
+class RowIndex {
+  private readonly keys: Uint32Array;
+  private readonly counts: Uint8Array;
+  private readonly rows: Int32Array;
+  private readonly mask: number;
+  /** Votes per offset dy, at dy + height. */
+  readonly votes: Int32Array;
+  constructor(readonly height: number) {
+    let size = 16;
+    while (size < height * 2) size *= 2;
+    this.keys = new Uint32Array(size);
+    this.counts = new Uint8Array(size);
+    this.rows = new Int32Array(size * MAX_REPEATS);
+    this.mask = size - 1;
+    this.votes = new Int32Array(height * 2);
+  }
+
+  /** Indexes rows 0..height-1 of column `col` of `prev`. */
+  fill(prev: Uint32Array, stride: number, col: number): void {
+    this.counts.fill(0);
+    for (let y = 0; y < this.height; y++) {
+      const key = prev[y * stride + col]!;
+      let h = Math.imul(key, 0x9e3779b1) >>> 0 & this.mask;
+      while (this.counts[h] && this.keys[h] !== key) h = (h + 1) & this.mask;
+      const c = this.counts[h]!;
+      this.keys[h] = key;
+      if (c < 255) this.counts[h] = c + 1;
+      if (c < MAX_REPEATS) this.rows[h * MAX_REPEATS + c] = y;
+    }
+  }
+
+  /** Slot holding `key` (rows at slot*MAX_REPEATS, count(slot) of them), or -1. */
+  find(key: number): number {
+    let h = Math.imul(key, 0x9e3779b1) >>> 0 & this.mask;
+    while (this.counts[h]) {
+      if (this.keys[h] === key) return h;
+      h = (h + 1) & this.mask;
+    }
+    return -1;
+  }
+
+  count(slot: number): number {
+    return this.counts[slot]!;
+  }
+
+  row(slot: number, k: number): number {
+    return this.rows[slot * MAX_REPEATS + k]!;
+  }
+}
+
+/**
  * Offsets (most votes first) suggested by changed rows of [a, b) whose new hash is found a few
  * times at most among the column's previous rows (text drawn at scale 2 repeats each row; a blank
  * row repeats everywhere and votes for nothing).
  */
-function voteOffsets(height: number, a: number, b: number, stride: number, col: number, prev: Uint32Array, cur: Uint32Array): number[] {
-  const where = new Map<number, number[]>(); // low word -> rows
-  for (let y = 0; y < height; y++) {
-    const k = prev[y * stride + col]!;
-    const rows = where.get(k);
-    if (!rows) where.set(k, [y]);
-    else if (rows.length <= MAX_REPEATS) rows.push(y);
-  }
-  const votes = new Map<number, number>();
+function voteOffsets(index: RowIndex, a: number, b: number, stride: number, col: number, prev: Uint32Array, cur: Uint32Array): number[] {
+  const { votes, height } = index;
+  const voted: number[] = [];
   for (let y = a; y < b; y++) {
     const i = y * stride + col;
     if (cur[i] === prev[i] && cur[i + 1] === prev[i + 1]) continue; // row unchanged: no news
-    const rows = where.get(cur[i]!);
-    if (!rows || rows.length > MAX_REPEATS) continue;
-    for (const from of rows) {
+    const slot = index.find(cur[i]!);
+    if (slot < 0) continue;
+    const n = index.count(slot);
+    if (n > MAX_REPEATS) continue;
+    for (let k = 0; k < n; k++) {
+      const from = index.row(slot, k);
       if (prev[from * stride + col + 1] !== cur[i + 1]) continue;
-      const dy = from - y;
-      votes.set(dy, (votes.get(dy) ?? 0) + 1);
+      const v = from - y + height;
+      if (votes[v]++ === 0) voted.push(v);
     }
   }
-  return [...votes].sort((p, q) => q[1] - p[1]).slice(0, MAX_CANDIDATES).map(([dy]) => dy);
+  const best = voted.sort((p, q) => votes[q]! - votes[p]!).slice(0, MAX_CANDIDATES).map((v) => v - height);
+  for (const v of voted) votes[v] = 0;
+  return best;
 }
 
 function orderKey(m: Move): number {
