@@ -128,11 +128,11 @@ function median(values: number[]): number {
 }
 
 /** Capture time of one scroll step with and without the history (segment hashes + kept rows). */
-function nativeCost(scene: ScrollScene, path: string): { plain: number; history: number; match: number } {
+function nativeCost(scene: ScrollScene, path: string, next = scene.frame(STEP)): { plain: number; history: number; match: number } {
   const frameBytes = WIDTH * HEIGHT * 4;
   const fd = openSync(path, 'w');
   writeSync(fd, scene.frame(0), 0, frameBytes, 0);
-  writeSync(fd, scene.frame(STEP), 0, frameBytes, frameBytes);
+  writeSync(fd, next, 0, frameBytes, frameBytes);
   closeSync(fd);
   const mapping = new native.Mapping(path);
   const plane = (i: number): PlaneGeometry => ({ fourcc: Fourcc.XRGB8888, width: WIDTH, height: HEIGHT, stride: WIDTH * 4, offset: i * frameBytes });
@@ -179,6 +179,9 @@ export async function run(): Promise<void> {
     console.log(`  detection in JS (match + verify), steady scroll: ${on.detectMs.toFixed(2)} ms/frame`);
     const cost = nativeCost(scene, path);
     console.log(`  capture of one scroll step: ${cost.plain.toFixed(2)} ms plain, ${cost.history.toFixed(2)} ms with segment hashes + kept rows (+${(cost.history - cost.plain).toFixed(2)} ms); first-frame match (votes from scratch) ${cost.match.toFixed(2)} ms`);
+    // The price on content that does not scroll: every tile changes, no move exists.
+    const other = nativeCost(scene, path, new ScrollScene(WIDTH, HEIGHT, { x: 0, y: 0, w: WIDTH, h: HEIGHT }, 12, 4000).frame(0));
+    console.log(`  a full-screen change that is no scroll: capture ${other.plain.toFixed(2)} -> ${other.history.toFixed(2)} ms, match ${other.match.toFixed(2)} ms (finds nothing)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

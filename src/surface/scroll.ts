@@ -20,6 +20,8 @@ export interface Move extends Rect {
 const MAX_CANDIDATES = 3;
 /** A row hash seen more often than this in a column (blank, ruled lines) casts no vote. */
 const MAX_REPEATS = 4;
+/** Rows that must agree on an offset before it is tried (one or two agree by chance in text), and at least 1/8 of the voters. */
+const MIN_VOTES = 3;
 /** Changed, non-repeating rows a move needs: fewer is background matching by chance. */
 const MIN_EVIDENCE = 6;
 
@@ -234,13 +236,16 @@ class RowIndex {
 function voteOffsets(index: RowIndex, a: number, b: number, stride: number, col: number, prev: Uint32Array, cur: Uint32Array): number[] {
   const { votes, height } = index;
   const voted: number[] = [];
+  let voters = 0;
   for (let y = a; y < b; y++) {
     const i = y * stride + col;
     if (cur[i] === prev[i] && cur[i + 1] === prev[i + 1]) continue; // row unchanged: no news
+    if (y > 0 && cur[i] === cur[i - stride] && cur[i + 1] === cur[i + 1 - stride]) continue; // same as above: no news either
     const slot = index.find(cur[i]!);
     if (slot < 0) continue;
     const n = index.count(slot);
     if (n > MAX_REPEATS) continue;
+    voters++;
     for (let k = 0; k < n; k++) {
       const from = index.row(slot, k);
       if (prev[from * stride + col + 1] !== cur[i + 1]) continue;
@@ -248,7 +253,8 @@ function voteOffsets(index: RowIndex, a: number, b: number, stride: number, col:
       if (votes[v]++ === 0) voted.push(v);
     }
   }
-  const best = voted.sort((p, q) => votes[q]! - votes[p]!).slice(0, MAX_CANDIDATES).map((v) => v - height);
+  const enough = Math.max(MIN_VOTES, voters / 8);
+  const best = voted.filter((v) => votes[v]! >= enough).sort((p, q) => votes[q]! - votes[p]!).slice(0, MAX_CANDIDATES).map((v) => v - height);
   for (const v of voted) votes[v] = 0;
   return best;
 }
