@@ -8,6 +8,7 @@ import { SERVER_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
 import type { CursorImage, CursorState, ResizeAnswer } from '../../src/server/display.js';
 import { ClientSession } from '../../src/server/session.js';
 import { VfioCursorReader } from '../../src/source/cursor.js';
+import { RfbConnection } from '../helpers/decoding-client.js';
 import { FakeDisplay } from '../helpers/fake-display.js';
 import { handshakeNone } from '../helpers/rfb-handshake.js';
 import { CursorDevice, opaqueCursor } from '../integration/cursor-device.js';
@@ -131,25 +132,7 @@ describe('VfioCursorReader', () => {
 });
 
 // ---- session: a minimal rfbproto client ----
-class Client {
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-  constructor(readonly socket: Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.wake?.();
-    });
-    socket.on('error', () => {});
-  }
-  async read(n: number): Promise<Buffer> {
-    while (this.buf.length < n) await new Promise<void>((r) => (this.wake = r));
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
-  }
-  send(b: number[]): void {
-    this.socket.write(Buffer.from(b));
-  }
+class Client extends RfbConnection {
   async handshake(encodings: number[]): Promise<void> {
     await handshakeNone(this);
     const e = Buffer.alloc(4 + 4 * encodings.length);

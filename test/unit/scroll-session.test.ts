@@ -2,80 +2,32 @@
 // a scrolling window, so the session is tested apart from detection). CopyRect must go only to a
 // client that advertised it and whose picture holds the source pixels; whatever is sent, the
 // client's decoded picture must be the display's. Decoding uses test/decoders (rfbproto-based).
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientSession } from '../../src/server/session.js';
 import type { CursorState, Move } from '../../src/server/display.js';
 import { SERVER_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
-import { TestClient as Decoder, Reader, type ClientFramebuffer } from '../decoders/index.js';
+import { TestClient as Decoder, type ClientFramebuffer } from '../decoders/index.js';
 import { decodeCopyRect } from '../decoders/raw.js';
+import { DecodingClient, differences } from '../helpers/decoding-client.js';
 import { FakeDisplay } from '../helpers/fake-display.js';
 import { ScrollScene } from '../helpers/scroll-frames.js';
 
-const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
-const s32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32BE(v); return [...b]; };
 const RAW = 0, COPYRECT = 1, ZRLE = 16, TIGHT = 7, QUALITY_6 = -26;
 
 interface Rect { x: number; y: number; w: number; h: number }
 interface Update { rects: Array<Rect & { encoding: number }>; bytes: number }
 
 /** 32 bpp client (the server's format) framing Raw / CopyRect / ZRLE rects and decoding them. */
-class ScrollClient {
-  private buf = Buffer.alloc(0);
-  private waiter: (() => void) | undefined;
-  private closed = false;
+class ScrollClient extends DecodingClient {
   decoder = new Decoder(1, 1, SERVER_PIXEL_FORMAT);
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (c: Buffer) => { this.buf = Buffer.concat([this.buf, c]); this.waiter?.(); });
-    socket.on('close', () => { this.closed = true; this.waiter?.(); });
-    socket.on('error', () => {});
-  }
-
-  static connect(port: number): Promise<ScrollClient> {
-    return new Promise((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(new ScrollClient(s)));
-      s.once('error', reject);
-    });
-  }
 
   get fb(): ClientFramebuffer {
     return this.decoder.fb;
   }
 
-  private async read(n: number): Promise<Buffer> {
-    while (this.buf.length < n) {
-      if (this.closed) throw new Error('connection closed');
-      await new Promise<void>((r) => (this.waiter = r));
-      this.waiter = undefined;
-    }
-    const b = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return b;
-  }
-
-  send(bytes: number[]): void {
-    this.socket.write(Buffer.from(bytes));
-  }
-
-  async handshake(): Promise<void> {
-    await this.read(12);
-    this.send([...Buffer.from('RFB 003.008\n')]);
-    await this.read((await this.read(1))[0]!);
-    this.send([1]);
-    await this.read(4);
-    this.send([1]);
-    const init = await this.read(24);
-    this.decoder = new Decoder(init.readUInt16BE(0), init.readUInt16BE(2), SERVER_PIXEL_FORMAT);
-    await this.read(init.readUInt32BE(20));
-  }
-
-  setEncodings(list: number[]): void {
-    this.send([2, 0, ...u16(list.length), ...list.flatMap(s32)]);
-  }
-
-  request(incremental: boolean): void {
-    this.send([3, incremental ? 1 : 0, 0, 0, 0, 0, ...u16(this.fb.width), ...u16(this.fb.height)]);
+  protected resize(width: number, height: number): void {
+    this.decoder = new Decoder(width, height, SERVER_PIXEL_FORMAT);
   }
 
   async update(): Promise<Update> {
@@ -102,52 +54,28 @@ class ScrollClient {
   }
 
   /** The next update of Tight and CopyRect rects (Tight has no length prefix: decode, retry when short). */
-  async tightUpdate(): Promise<Update & { jpeg: number }> {
-    for (;;) {
-      while (this.buf.length < 4) await this.more();
-      if (this.buf[0] !== 0) throw new Error(`unexpected server message ${this.buf[0]}`);
+  tightUpdate(): Promise<Update & { jpeg: number }> {
+    const snapshot = () => {
       const undoTight = this.decoder.tight.snapshot();
       const pixels = this.fb.pixels.slice();
-      const jpegBefore = this.decoder.tight.jpegRects.length;
-      try {
-        const r = new Reader(this.buf, 4);
-        const rects: Update['rects'] = [];
-        for (let i = this.buf.readUInt16BE(2); i > 0; i--) {
-          const rect = { x: r.u16(), y: r.u16(), w: r.u16(), h: r.u16(), encoding: r.s32() };
-          if (rect.encoding === COPYRECT) decodeCopyRect(r, rect, this.fb);
-          else if (rect.encoding === TIGHT) this.decoder.tight.decode(r, rect, SERVER_PIXEL_FORMAT, this.fb);
-          else throw new Error(`unexpected encoding ${rect.encoding}`);
-          rects.push(rect);
-        }
-        this.buf = this.buf.subarray(r.off);
-        return { rects, bytes: r.off, jpeg: this.decoder.tight.jpegRects.length - jpegBefore };
-      } catch (err) {
+      return () => {
         undoTight();
         this.fb.pixels.set(pixels);
-        if (!/truncated/.test((err as Error).message)) throw err;
-        await this.more();
+      };
+    };
+    return this.decodeUpdate(snapshot, (r, count) => {
+      const jpegBefore = this.decoder.tight.jpegRects.length;
+      const rects: Update['rects'] = [];
+      for (let i = count; i > 0; i--) {
+        const rect = { x: r.u16(), y: r.u16(), w: r.u16(), h: r.u16(), encoding: r.s32() };
+        if (rect.encoding === COPYRECT) decodeCopyRect(r, rect, this.fb);
+        else if (rect.encoding === TIGHT) this.decoder.tight.decode(r, rect, SERVER_PIXEL_FORMAT, this.fb);
+        else throw new Error(`unexpected encoding ${rect.encoding}`);
+        rects.push(rect);
       }
-    }
+      return { rects, bytes: r.off, jpeg: this.decoder.tight.jpegRects.length - jpegBefore };
+    });
   }
-
-  private async more(): Promise<void> {
-    if (this.closed) throw new Error('connection closed');
-    await new Promise<void>((r) => (this.waiter = r));
-    this.waiter = undefined;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-/** Pixels where the client's framebuffer differs from the display (32 bpp: value = XRGB). */
-function differences(c: ScrollClient, d: FakeDisplay): number {
-  let bad = 0;
-  const { data, width, height } = d.surface;
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) if (c.fb.get(x, y) !== (data.readUInt32LE((y * width + x) * 4) & 0xffffff)) bad++;
-  return bad;
 }
 
 const WIDTH = 320, HEIGHT = 256, TILE = 16;

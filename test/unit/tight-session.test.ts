@@ -2,124 +2,58 @@
 // (JPEG only with a quality level, compression level changes mid-connection), and areas sent
 // as JPEG are re-sent losslessly once they stop changing. Decoding uses the independent
 // decoder in test/decoders/tight.ts.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientSession } from '../../src/server/session.js';
 import { SERVER_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
-import { ClientFramebuffer, Reader } from '../decoders/index.js';
+import { ClientFramebuffer } from '../decoders/index.js';
 import { TightDecoder } from '../decoders/tight.js';
 import { FakeDisplay } from '../helpers/fake-display.js';
-import { handshakeNone } from '../helpers/rfb-handshake.js';
+import { DecodingClient, differences } from '../helpers/decoding-client.js';
 
-const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
-const s32 = (v: number) => { const b = Buffer.alloc(4); b.writeInt32BE(v); return [...b]; };
 const TIGHT = 7, TIGHT_PNG = -260, LAST_RECT = -224;
 
 interface Rect { x: number; y: number; w: number; h: number }
 interface DecodedUpdate { rects: Array<Rect & { encoding: number }>; kinds: Set<string> }
 
 /** An RFB client speaking 32 bpp (the server's format) that decodes Tight / TightPNG updates. */
-class TightClient {
-  private buf = Buffer.alloc(0);
-  private waiter: (() => void) | undefined;
-  private closed = false;
+class TightClient extends DecodingClient {
   fb = new ClientFramebuffer(1, 1);
   readonly tight = new TightDecoder(false);
   readonly tightPng = new TightDecoder(true);
 
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (c: Buffer) => {
-      this.buf = Buffer.concat([this.buf, c]);
-      this.waiter?.();
-    });
-    socket.on('close', () => { this.closed = true; this.waiter?.(); });
-    socket.on('error', () => {});
-  }
-
-  static connect(port: number): Promise<TightClient> {
-    return new Promise((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(new TightClient(s)));
-      s.once('error', reject);
-    });
-  }
-
-  private async more(): Promise<void> {
-    if (this.closed) throw new Error('connection closed');
-    await new Promise<void>((r) => (this.waiter = r));
-    this.waiter = undefined;
-  }
-
-  private async read(n: number): Promise<Buffer> {
-    while (this.buf.length < n) await this.more();
-    const b = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return b;
-  }
-
-  send(bytes: number[]): void {
-    this.socket.write(Buffer.from(bytes));
-  }
-
-  async handshake(): Promise<void> {
-    const { width, height } = await handshakeNone({ read: (n) => this.read(n), send: (b) => this.send(b) });
+  protected resize(width: number, height: number): void {
     this.fb = new ClientFramebuffer(width, height);
   }
 
-  setEncodings(list: number[]): void {
-    this.send([2, 0, ...u16(list.length), ...list.flatMap(s32)]);
-  }
-
-  request(incremental: boolean): void {
-    this.send([3, incremental ? 1 : 0, 0, 0, 0, 0, ...u16(this.fb.width), ...u16(this.fb.height)]);
-  }
-
   /** The next FramebufferUpdate, decoded into `fb` (retried as bytes arrive). */
-  async update(): Promise<DecodedUpdate> {
-    for (;;) {
-      while (this.buf.length < 4) await this.more();
-      if (this.buf[0] !== 0) throw new Error(`unexpected server message ${this.buf[0]}`);
+  update(): Promise<DecodedUpdate> {
+    const snapshot = () => {
       const undo = [this.tight.snapshot(), this.tightPng.snapshot()];
       const kinds = [new Set(this.tight.seen), new Set(this.tightPng.seen)];
-      try {
-        const r = new Reader(this.buf, 4);
-        const count = this.buf.readUInt16BE(2);
-        const rects: DecodedUpdate['rects'] = [];
-        this.tight.seen.clear();
-        this.tightPng.seen.clear();
-        for (let i = 0; count === 0xffff || i < count; i++) {
-          const rect = { x: r.u16(), y: r.u16(), w: r.u16(), h: r.u16(), encoding: r.s32() };
-          if (rect.encoding === LAST_RECT) break;
-          if (rect.encoding === TIGHT) this.tight.decode(r, rect, SERVER_PIXEL_FORMAT, this.fb);
-          else if (rect.encoding === TIGHT_PNG) this.tightPng.decode(r, rect, SERVER_PIXEL_FORMAT, this.fb);
-          else throw new Error(`unexpected encoding ${rect.encoding}`);
-          rects.push(rect);
-        }
-        this.buf = this.buf.subarray(r.off);
-        return { rects, kinds: new Set([...this.tight.seen, ...this.tightPng.seen]) };
-      } catch (err) {
+      return () => {
         for (const u of undo) u();
         this.tight.seen.clear();
         for (const k of kinds[0]!) this.tight.seen.add(k);
         this.tightPng.seen.clear();
         for (const k of kinds[1]!) this.tightPng.seen.add(k);
-        if (!/truncated/.test((err as Error).message)) throw err;
-        await this.more();
+      };
+    };
+    return this.decodeUpdate(snapshot, (r, count) => {
+      const rects: DecodedUpdate['rects'] = [];
+      this.tight.seen.clear();
+      this.tightPng.seen.clear();
+      for (let i = 0; count === 0xffff || i < count; i++) {
+        const rect = { x: r.u16(), y: r.u16(), w: r.u16(), h: r.u16(), encoding: r.s32() };
+        if (rect.encoding === LAST_RECT) break;
+        if (rect.encoding === TIGHT) this.tight.decode(r, rect, SERVER_PIXEL_FORMAT, this.fb);
+        else if (rect.encoding === TIGHT_PNG) this.tightPng.decode(r, rect, SERVER_PIXEL_FORMAT, this.fb);
+        else throw new Error(`unexpected encoding ${rect.encoding}`);
+        rects.push(rect);
       }
-    }
+      return { rects, kinds: new Set([...this.tight.seen, ...this.tightPng.seen]) };
+    });
   }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-/** Pixels where the client's framebuffer differs from the display (32 bpp: value = XRGB). */
-function differences(c: TightClient, d: FakeDisplay): number {
-  let bad = 0;
-  const { data, width, height } = d.surface;
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) if (c.fb.get(x, y) !== (data.readUInt32LE((y * width + x) * 4) & 0xffffff)) bad++;
-  return bad;
 }
 
 /** A smooth, many-coloured picture (photo-like: JPEG material) in `r`. */
