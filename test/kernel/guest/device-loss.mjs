@@ -12,8 +12,8 @@
 //    mdev, the painter opens it at 1280x720 seed 9 ("devloss: READY back"); /results/done ends.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, readdirSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { pictureXrgb } from './picture.mjs';
+import { createMdev, startPainter as startPainterIn } from './painter-lib.mjs';
 
 const dist = '/project/dist/src';
 const { native } = await import(`${dist}/native.js`);
@@ -27,13 +27,6 @@ let fail = 0;
 
 function assert(cond, message) {
   if (!cond) throw new Error(message);
-}
-
-function createMdev(type, uuid = readFileSync('/proc/sys/kernel/random/uuid', 'utf8').trim()) {
-  const parent = type.slice(0, type.lastIndexOf('-'));
-  writeFileSync(`/sys/class/mdev_bus/${parent}/mdev_supported_types/${type}/create`, uuid);
-  const group = readlinkSync(`/sys/bus/mdev/devices/${uuid}/iommu_group`).split('/').pop();
-  return { uuid, group: `/dev/vfio/${group}` };
 }
 
 /** Starts `echo 1 > remove` (it blocks while anyone holds the device); resolves when it returns. */
@@ -150,28 +143,8 @@ async function waitForFile(path, ms = 120_000) {
   await until(path, () => existsSync(path), ms, 50);
 }
 
-async function startPainter(dev) {
-  const child = spawn(painterBin, ['--group', dev.group, '--device', dev.uuid], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  const waiting = [];
-  lines.on('line', (l) => waiting.shift()?.(l));
-  const next = () => new Promise((resolve) => waiting.push(resolve));
-  const ready = await next();
-  assert(ready.startsWith('ready'), `painter: ${ready}`);
-  return {
-    pid: child.pid,
-    async send(cmd) {
-      const p = next();
-      child.stdin.write(cmd + '\n');
-      const reply = await p;
-      assert(reply.startsWith('ok'), `painter ${cmd}: ${reply}`);
-      return reply;
-    },
-    stop() {
-      child.stdin.end();
-      return new Promise((r) => child.once('exit', r));
-    },
-  };
+function startPainter(dev) {
+  return startPainterIn(painterBin, dev);
 }
 
 function picture(width, height, seed) {

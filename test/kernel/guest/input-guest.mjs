@@ -9,9 +9,9 @@
 //    prints "resize: EDID WxH checksum ok|bad" from its own decoding of the preferred timing and
 //    sets that mode. Prints "resize: READY" once serving 1024x768.
 // Ends when the host creates /results/done.
+import { createMdev, startPainter as startPainterIn } from './painter-lib.mjs';
 import { spawn } from 'node:child_process';
-import { constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { constants, existsSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 
 const dist = '/project/dist/src';
 const { native } = await import(`${dist}/native.js`);
@@ -59,31 +59,12 @@ for (const { e, name } of await inputDevices()) {
 console.log('input: READY');
 
 // ---- 2. resize through the EDID ----
-function createMdev(type) {
-  const uuid = readFileSync('/proc/sys/kernel/random/uuid', 'utf8').trim();
-  const parent = type.slice(0, type.lastIndexOf('-'));
-  writeFileSync(`/sys/class/mdev_bus/${parent}/mdev_supported_types/${type}/create`, uuid);
-  const group = readlinkSync(`/sys/bus/mdev/devices/${uuid}/iommu_group`).split('/').pop();
-  return { uuid, group: `/dev/vfio/${group}` };
-}
-
-/** A painter holding a new mdev of `type` (the VMM stand-in): { child, fd, send(cmd) }. */
+/** A painter holding a new mdev of `type` (the VMM stand-in), with the device fd it reports. */
 async function startPainter(type) {
-  const dev = createMdev(type);
-  const child = spawn(painterBin, ['--group', dev.group, '--device', dev.uuid], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const replies = [];
-  const waiting = [];
-  createInterface({ input: child.stdout }).on('line', (l) => (waiting.length ? waiting.shift()(l) : replies.push(l)));
-  const reply = () => (replies.length ? Promise.resolve(replies.shift()) : new Promise((r) => waiting.push(r)));
-  const ready = await reply();
-  const fd = Number(/ fd (\d+)/.exec(ready)?.[1]);
-  if (!ready.startsWith('ready') || !Number.isInteger(fd)) throw new Error(`painter: ${ready}`);
-  const send = async (cmd) => {
-    child.stdin.write(`${cmd}\n`);
-    const r = await reply();
-    if (!r.startsWith('ok')) throw new Error(`painter ${cmd}: ${r}`);
-  };
-  return { child, pid: child.pid, fd, send };
+  const painter = await startPainterIn(painterBin, createMdev(type));
+  const fd = Number(/ fd (\d+)/.exec(painter.ready)?.[1]);
+  if (!Number.isInteger(fd)) throw new Error(`painter: ${painter.ready}`);
+  return { ...painter, fd };
 }
 
 /** Real drivers' cursor answers: neither mdpy (answers with its primary) nor mbochs (always "disabled") has a cursor. */

@@ -8,9 +8,9 @@
 // client: "vfio: READY 1" (1024x768, seed 7); after the host creates /results/next, a mode change
 // and "vfio: READY 2" (1280x720, seed 8); it ends when the host creates /results/done.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { existsSync, writeFileSync } from 'node:fs';
 import { pictureXrgb } from './picture.mjs';
+import { createMdev, startPainter as startPainterIn } from './painter-lib.mjs';
 
 const dist = '/project/dist/src';
 const { native } = await import(`${dist}/native.js`);
@@ -39,38 +39,8 @@ function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
 
-function createMdev(type) {
-  const uuid = readFileSync('/proc/sys/kernel/random/uuid', 'utf8').trim();
-  const parent = type.slice(0, type.lastIndexOf('-'));
-  writeFileSync(`/sys/class/mdev_bus/${parent}/mdev_supported_types/${type}/create`, uuid);
-  const group = readlinkSync(`/sys/bus/mdev/devices/${uuid}/iommu_group`).split('/').pop();
-  return { uuid, group: `/dev/vfio/${group}` };
-}
-
-/** A painter process holding the device; send(cmd) resolves with its one-line reply. */
-async function startPainter(dev, socket) {
-  const child = spawn(painterBin, ['--group', dev.group, '--device', dev.uuid, '--socket', socket], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  const waiting = [];
-  lines.on('line', (l) => waiting.shift()?.(l));
-  const next = () => new Promise((resolve) => waiting.push(resolve));
-  const ready = await next();
-  assert(ready.startsWith('ready'), `painter: ${ready}`);
-  return {
-    pid: child.pid,
-    ready,
-    async send(cmd) {
-      const p = next();
-      child.stdin.write(cmd + '\n');
-      const reply = await p;
-      assert(reply.startsWith('ok'), `painter ${cmd}: ${reply}`);
-      return reply;
-    },
-    stop() {
-      child.stdin.end();
-      return new Promise((r) => child.once('exit', r));
-    },
-  };
+function startPainter(dev, socket) {
+  return startPainterIn(painterBin, dev, socket);
 }
 
 /** XRGB8888 picture (X byte 0), a function of (x, y, seed); written to a file for the painter. */
