@@ -17,6 +17,12 @@ export interface Display extends EventEmitter {
    * framebuffer only while some session wants frames.
    */
   wantFrame(): void;
+  /**
+   * Keep the surface's pixels as they are until the returned release is called (an encoder is
+   * reading them off the JS thread); captures wait meanwhile. Absent: the surface only changes
+   * between JS turns.
+   */
+  hold?(): () => void;
   /** The guest's cursor plane, where the source has one (undefined: none known). */
   readonly cursor?: CursorState;
   /**

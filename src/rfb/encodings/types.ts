@@ -26,3 +26,25 @@ export interface Encoder {
    */
   encode(surface: SurfaceView, rect: Rect, pf: PixelFormat, out: Buffer[]): number;
 }
+
+/**
+ * The rectangles an encoder wrote for a batch, one entry per rectangle on the wire (an
+ * encoder writing several rectangles in one go puts all their bytes in the first entry and
+ * leaves the others empty), headers included.
+ */
+export type EncodedRects = Buffer[][];
+
+/**
+ * An encoder that does its heavy work off the JS thread (a native AsyncWorker or the
+ * libuv pool). The session hands it every rect of one update at once, never starts a second
+ * batch on the same encoder before the first settles (zlib streams are ordered), and keeps
+ * the surface's pixels unchanged until the promise settles (Display.hold). Settings the
+ * encoder has (Tight's `lossless`, quality) are read when encodeBatch is called.
+ */
+export interface BatchEncoder extends Encoder {
+  encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<EncodedRects>;
+}
+
+export function isBatchEncoder(e: Encoder): e is BatchEncoder {
+  return typeof (e as Partial<BatchEncoder>).encodeBatch === 'function';
+}
