@@ -87,15 +87,75 @@ std::vector<std::unique_ptr<BlockStream>>& BlockStreams() {
   return *streams;
 }
 
+// Tags our wrapped objects so native code taking "a ZStream" argument can check it.
+constexpr napi_type_tag kZStreamTag = {0x7a5d1c0e3b9f4a21ULL, 0x9c4e2f8d1a6b3e57ULL};
+
+// deflateAsync: the deflate on the libuv pool. Holds the input and the ZStream object (and
+// the stream's job claim) until it settles.
+class DeflateWorker : public Napi::AsyncWorker {
+ public:
+  DeflateWorker(Napi::Env env, ZStream* stream, const Napi::Object& stream_object, const Napi::Uint8Array& input)
+      : Napi::AsyncWorker(env, "vgpu-vnc:deflate"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        stream_(stream),
+        in_(input.Data()),
+        len_(input.ByteLength()) {
+    stream_ref_ = Napi::Persistent(stream_object);
+    input_ref_ = Napi::Persistent(static_cast<Napi::Object>(input));
+  }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    std::string error;
+    if (!stream_->DeflateToVector(in_, len_, out_, &error)) SetError(error);
+  }
+
+  void OnOK() override {
+    stream_->EndJob();
+    deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(Env(), out_.data(), out_.size()));
+  }
+
+  void OnError(const Napi::Error& error) override {
+    stream_->EndJob();
+    deferred_.Reject(ErrorWithCode(Env(), "EZLIB", error.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ZStream* stream_;
+  const uint8_t* in_;
+  size_t len_;
+  std::vector<uint8_t> out_;
+  Napi::ObjectReference stream_ref_;
+  Napi::ObjectReference input_ref_;
+};
+
 }  // namespace
 
 Napi::Function ZStream::Define(Napi::Env env) {
   return DefineClass(env, "ZStream",
                      {
                          InstanceMethod<&ZStream::Deflate>("deflate"),
+                         InstanceMethod<&ZStream::DeflateAsync>("deflateAsync"),
                          InstanceMethod<&ZStream::Reset>("reset"),
                      });
 }
+
+ZStream* ZStream::FromValue(const Napi::Value& value) {
+  if (!value.IsObject()) return nullptr;
+  Napi::Object object = value.As<Napi::Object>();
+  if (!object.CheckTypeTag(&kZStreamTag)) return nullptr;
+  return Napi::ObjectWrap<ZStream>::Unwrap(object);
+}
+
+bool ZStream::TryBeginJob() {
+  bool expected = false;
+  return busy_.compare_exchange_strong(expected, true);
+}
+
+void ZStream::EndJob() { busy_.store(false); }
 
 // new ZStream(level, parallelMinBytes?): inputs of at least parallelMinBytes bytes (default
 // 128 KiB; Infinity: never) are deflated on several threads.
@@ -118,6 +178,7 @@ ZStream::ZStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ZStream>(inf
     parallel_min_bytes_ = min;
   }
   level_ = static_cast<int>(level);
+  info.This().As<Napi::Object>().TypeTag(&kZStreamTag);
   // Raw deflate (negative window bits): the header is ours to write, and the dictionary can
   // be replaced mid-stream after a parallel call.
   int rc = deflateInit2(&stream_, level_, Z_DEFLATED, -kWindowBits, 8, Z_DEFAULT_STRATEGY);
@@ -133,21 +194,23 @@ ZStream::~ZStream() {
   if (initialized_) deflateEnd(&stream_);
 }
 
-Napi::Value ZStream::Deflate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+bool ZStream::ThrowIfUnusable(Napi::Env env, const char* method) {
   if (!initialized_) {
     ErrorWithCode(env, "EBADF", "ZStream is not initialized").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return true;
   }
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    TypeErrorWithCode(env, "ZStream.deflate: input must be a Buffer or Uint8Array").ThrowAsJavaScriptException();
-    return env.Undefined();
+  if (busy_.load()) {
+    ErrorWithCode(env, "EBUSY",
+                  std::string("ZStream.") + method +
+                      ": a deflateAsync (or native encode) on this stream is still running; calls on one stream must not overlap")
+        .ThrowAsJavaScriptException();
+    return true;
   }
-  Napi::Uint8Array input = info[0].As<Napi::Uint8Array>();
-  const uint8_t* in = input.Data();
-  const size_t len = input.ByteLength();
+  return false;
+}
 
-  std::vector<uint8_t> out;
+bool ZStream::DeflateToVector(const uint8_t* in, size_t len, std::vector<uint8_t>& out, std::string* error) {
+  out.clear();
   size_t produced = 0;
   if (header_pending_) {
     out.resize(2);
@@ -159,14 +222,55 @@ Napi::Value ZStream::Deflate(const Napi::CallbackInfo& info) {
                         WorkerPool::Shared().participants() > 1;
   const bool ok = parallel ? DeflateParallel(in, len, out, produced) : DeflateSingle(in, len, out, produced);
   if (!ok) {
-    ErrorWithCode(env, "EZLIB", std::string("ZStream.deflate failed: ") + (stream_.msg ? stream_.msg : "?"))
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
+    *error = std::string("ZStream deflate failed: ") + (stream_.msg ? stream_.msg : "zlib error");
+    out.clear();
+    return false;
   }
   // An empty input right after a flush adds nothing: keep the header for the next call.
-  if (header_pending_ && produced == 2) return Napi::Buffer<uint8_t>::New(env, 0);
+  if (header_pending_ && produced == 2) {
+    out.clear();
+    return true;
+  }
   header_pending_ = false;
-  return Napi::Buffer<uint8_t>::Copy(env, out.data(), produced);
+  out.resize(produced);
+  return true;
+}
+
+static bool IsUint8Array(const Napi::Value& v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+}
+
+Napi::Value ZStream::Deflate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ThrowIfUnusable(env, "deflate")) return env.Undefined();
+  if (!IsUint8Array(info[0])) {
+    TypeErrorWithCode(env, "ZStream.deflate: input must be a Buffer or Uint8Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array input = info[0].As<Napi::Uint8Array>();
+  std::vector<uint8_t> out;
+  std::string error;
+  if (!DeflateToVector(input.Data(), input.ByteLength(), out, &error)) {
+    ErrorWithCode(env, "EZLIB", error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+}
+
+// deflateAsync(input): deflate() on the libuv pool. The input must stay unchanged until the
+// promise settles; calls on one stream must not overlap (a second one throws EBUSY).
+Napi::Value ZStream::DeflateAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (ThrowIfUnusable(env, "deflateAsync")) return env.Undefined();
+  if (!IsUint8Array(info[0])) {
+    TypeErrorWithCode(env, "ZStream.deflateAsync: input must be a Buffer or Uint8Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  TryBeginJob();  // cannot fail: ThrowIfUnusable saw it free, and only this thread claims it
+  auto* worker = new DeflateWorker(env, this, info.This().As<Napi::Object>(), info[0].As<Napi::Uint8Array>());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 bool ZStream::DeflateSingle(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced) {
@@ -220,10 +324,9 @@ bool ZStream::DeflateParallel(const uint8_t* in, size_t len, std::vector<uint8_t
 }
 
 Napi::Value ZStream::Reset(const Napi::CallbackInfo& info) {
-  if (initialized_) {
-    deflateReset(&stream_);
-    header_pending_ = true;
-  }
+  if (!initialized_ || ThrowIfUnusable(info.Env(), "reset")) return info.Env().Undefined();
+  deflateReset(&stream_);
+  header_pending_ = true;
   return info.Env().Undefined();
 }
 

@@ -14,8 +14,10 @@
 #include <napi.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace vgpu {
@@ -29,9 +31,31 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
   /** Inputs at least this long go parallel unless the constructor says otherwise. */
   static constexpr size_t kDefaultParallelMinBytes = 128 * 1024;
 
+  /** The ZStream wrapped by `value`, or nullptr when it is not one of ours. */
+  static ZStream* FromValue(const Napi::Value& value);
+
+  /**
+   * Compresses [in, in+len) and sync-flushes, on any thread: `out` becomes exactly the bytes
+   * to send (zlib header first when due; empty for an empty input right after a flush).
+   * Big inputs take the parallel path. Not re-entrant: the caller guarantees no concurrent
+   * use of this stream (native async jobs hold it with TryBeginJob/EndJob). Returns false
+   * with a message in *error on a zlib failure.
+   */
+  bool DeflateToVector(const uint8_t* in, size_t len, std::vector<uint8_t>& out, std::string* error);
+
+  /**
+   * Claims the stream for one job off the JS thread (call on the JS thread); false when a
+   * job already holds it. While held, deflate()/reset()/deflateAsync() from JS throw.
+   */
+  bool TryBeginJob();
+  /** Releases the claim (on the JS thread, when the job has settled). */
+  void EndJob();
+
  private:
   Napi::Value Deflate(const Napi::CallbackInfo& info);
+  Napi::Value DeflateAsync(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);
+  bool ThrowIfUnusable(Napi::Env env, const char* method);
 
   bool DeflateSingle(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced);
   bool DeflateParallel(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced);
@@ -41,6 +65,7 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
   bool initialized_ = false;
   bool header_pending_ = true;  // the 2-byte zlib header goes before the first output
   double parallel_min_bytes_ = kDefaultParallelMinBytes;
+  std::atomic<bool> busy_{false};  // an async job owns the stream
 };
 
 }  // namespace vgpu

@@ -188,6 +188,13 @@ export interface NativeZStream {
    * An empty input right after a flush yields an empty Buffer.
    */
   deflate(input: Uint8Array): Buffer;
+  /**
+   * deflate() off the JS thread (libuv pool; big inputs still use both cores). Keep `input`
+   * unchanged until the promise settles. Calls on one stream must not overlap: while one is
+   * running, deflate/deflateAsync/reset throw an Error with code 'EBUSY'. Rejects 'EZLIB'.
+   */
+  deflateAsync(input: Uint8Array): Promise<Buffer>;
+  /** Throws 'EBUSY' while a deflateAsync (or native encode) on this stream is running. */
   reset(): void;
 }
 
