@@ -54,6 +54,7 @@ function zrleInput(surface: SurfaceView): Buffer {
   let captured = Buffer.alloc(0);
   const capture: NativeZStream = {
     deflate: (input) => ((captured = Buffer.from(input)), Buffer.alloc(0)),
+    deflateAsync: () => Promise.resolve(Buffer.alloc(0)),
     reset: () => {},
   };
   new ZrleEncoder(capture).encode(surface, { x: 0, y: 0, w: W, h: H }, SERVER_PIXEL_FORMAT, []);
