@@ -10,6 +10,7 @@
         "native/mapping.cc",
         "native/sigbus_guard.cc",
         "native/thread_pool.cc",
+        "native/tight_filter.cc",
         "native/vfio_device.cc",
         "native/vfio_open.cc",
         "native/zstream.cc"

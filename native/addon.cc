@@ -6,6 +6,7 @@
 #include "capture.h"
 #include "mapping.h"
 #include "sigbus_guard.h"
+#include "tight_filter.h"
 #include "vfio_device.h"
 #include "zstream.h"
 
@@ -30,6 +31,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ZStream", vgpu::ZStream::Define(env));
   exports.Set("capture", Napi::Function::New(env, vgpu::Capture, "capture"));
   exports.Set("captureSync", Napi::Function::New(env, vgpu::CaptureSync, "captureSync"));
+  exports.Set("tightFilter", Napi::Function::New(env, vgpu::TightFilter, "tightFilter"));
+  exports.Set("tightFilterAsync", Napi::Function::New(env, vgpu::TightFilterAsync, "tightFilterAsync"));
+  exports.Set("tightFilterBench", Napi::Function::New(env, vgpu::TightFilterBench, "tightFilterBench"));
   exports.Set("memcpyBench", Napi::Function::New(env, vgpu::MemcpyBench, "memcpyBench"));
   exports.Set("supportedFourccs", Napi::Function::New(env, vgpu::SupportedFourccs, "supportedFourccs"));
   return exports;

@@ -198,6 +198,33 @@ export interface NativeZStream {
   reset(): void;
 }
 
+/**
+ * A Tight filter job (rfbproto "Tight Encoding"): rows of `src` are `stride` bytes apart. Without
+ * `format`, src is the canonical XRGB8888 surface and the output is 24-bit TPIXELs (R, G, B);
+ * with it, src holds pixels already in that format (bitsPerPixel 8/16/32, maxes 2^n − 1) and the
+ * output is in it too. Filter 0 copies; 2 is the gradient filter (each component minus
+ * clamp(left + above − aboveleft, 0, max), modulo max + 1; outside the rect counts as 0).
+ */
+export interface TightFilterJob {
+  src: Uint8Array;
+  stride: number;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  filter: 0 | 2;
+  format?: {
+    bitsPerPixel: number;
+    bigEndian: boolean;
+    redMax: number;
+    greenMax: number;
+    blueMax: number;
+    redShift: number;
+    greenShift: number;
+    blueShift: number;
+  };
+}
+
 export interface NativeAddon {
   Mapping: new (path: string) => NativeMapping;
   /**
@@ -243,6 +270,16 @@ export interface NativeAddon {
   vfioTakeFdFromPid(pid: number, fd: number): number;
   /** Fourccs the converter knows. */
   supportedFourccs(): number[];
+  /** Tight's copy (0) or gradient (2) filter of a rect, synchronously (see TightFilterJob). Throws RangeError code 'ERANGE' for a bad job. */
+  tightFilter(job: TightFilterJob): Buffer;
+  /**
+   * The same off the JS thread; with `stream`, the filtered bytes deflated by it (its next
+   * sync-flushed output). `job.src` must stay unchanged until the promise settles; one job per
+   * stream at a time (else throws code 'EBUSY').
+   */
+  tightFilterAsync(job: TightFilterJob, stream?: NativeZStream): Promise<Buffer>;
+  /** Seconds for `runs` filter passes and for `runs` memcpys of the rect's source rows: [filter, memcpy, checksum]. */
+  tightFilterBench(job: TightFilterJob, runs: number): [number, number, number];
 }
 
 function findAddon(): string {

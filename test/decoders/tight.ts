@@ -156,8 +156,48 @@ export class TightDecoder {
         }
         this.seen.add('palette');
       }
+    } else if (filter === 2) {
+      this.gradient(this.data(r, stream, w * h * tb), rect, pf, fb);
+      this.seen.add('gradient');
     } else {
-      throw new Error(`tight: filter ${filter} not expected from this server`);
+      throw new Error(`tight: unknown filter ${filter}`);
+    }
+  }
+
+  /**
+   * rfbproto GradientFilter: each colour component was sent as (value − prediction) modulo
+   * max + 1, the prediction being left + above − above-left clamped to 0..max, with pixels
+   * outside the rect counted as 0. TPIXELs carry R, G, B bytes (max 255); other formats carry
+   * a PIXEL whose components are at the format's shifts.
+   */
+  private gradient(d: Reader, rect: DecodedRect, pf: PixelFormat, fb: ClientFramebuffer): void {
+    const { x: X, y: Y, w, h } = rect;
+    const rgb = tpixelRgb(pf);
+    const maxes = rgb ? [255, 255, 255] : [pf.redMax, pf.greenMax, pf.blueMax];
+    const shifts = [pf.redShift, pf.greenShift, pf.blueShift];
+    let above = new Array<number>(w * 3).fill(0);
+    for (let y = 0; y < h; y++) {
+      const row = new Array<number>(w * 3).fill(0);
+      for (let x = 0; x < w; x++) {
+        let residual: number[];
+        if (rgb) residual = [d.u8(), d.u8(), d.u8()];
+        else {
+          const v = d.pixel(pf);
+          residual = shifts.map((s, c) => Math.floor(v / 2 ** s) % (maxes[c]! + 1));
+        }
+        let value = 0;
+        for (let c = 0; c < 3; c++) {
+          const left = x > 0 ? row[(x - 1) * 3 + c]! : 0;
+          const up = above[x * 3 + c]!;
+          const upLeft = x > 0 ? above[(x - 1) * 3 + c]! : 0;
+          const predicted = Math.min(maxes[c]!, Math.max(0, left + up - upLeft));
+          const comp = (residual[c]! + predicted) % (maxes[c]! + 1);
+          row[x * 3 + c] = comp;
+          value += comp * 2 ** shifts[c]!;
+        }
+        fb.set(X + x, Y + y, value);
+      }
+      above = row;
     }
   }
 

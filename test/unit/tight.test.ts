@@ -85,7 +85,7 @@ describe('Tight', () => {
       encodeInto(encoder, pic, { x: 0, y: 0, w: W, h: H }, SERVER_PIXEL_FORMAT, client);
       expectMatches(client, pic, { x: 0, y: 0, w: W, h: H }, SERVER_PIXEL_FORMAT, name);
     }
-    expect([...client.tight.seen].sort()).toEqual(['copy', 'copy-raw', 'fill', 'mono', 'palette']);
+    expect([...client.tight.seen].sort()).toEqual(['copy', 'copy-raw', 'fill', 'gradient', 'mono', 'palette']);
     expect([...client.tight.streamsUsed].sort()).toEqual([0, 1, 2, 3]);
   });
 

@@ -1,7 +1,8 @@
 // PNG of a surface rectangle for TightPNG (noVNC draws it with the browser's decoder).
 // A PNG is only a container around one zlib stream (RFC 2083): signature, IHDR, IDAT,
-// IEND, each chunk with a CRC-32. Written here synchronously because encoders are
-// synchronous; sharp's PNG path is asynchronous and costs far more per small rect.
+// IEND, each chunk with a CRC-32. Written here rather than with sharp, whose PNG path costs
+// far more per small rect; the scanlines and the file are separate steps so that a batch can
+// deflate them off the JS thread.
 import { crc32, deflateSync } from 'node:zlib';
 import type { ColourTable } from './palette.js';
 import type { Rect } from './types.js';
@@ -20,11 +21,23 @@ function chunk(type: string, data: Buffer): Buffer[] {
   return [head, data, crc];
 }
 
+/** The colours of `palette` as PNG's PLTE (R, G, B each). */
+export function pngPalette(palette: ColourTable): Buffer {
+  const plte = Buffer.allocUnsafe(palette.size * 3);
+  for (let i = 0; i < palette.size; i++) {
+    const c = palette.colours[i]!;
+    plte[i * 3] = c >>> 16;
+    plte[i * 3 + 1] = c >>> 8;
+    plte[i * 3 + 2] = c;
+  }
+  return plte;
+}
+
 /**
- * PNG bytes of `r`. With `palette` (holding every colour of the area, ≤ 256) the image is
- * indexed, 1 byte per pixel; otherwise 8-bit RGB. Rows use filter 0 (none): cheapest to make.
+ * The scanlines PNG deflates for `r`: with `palette` (holding every colour of the area, ≤ 256)
+ * 1 index byte per pixel, otherwise 8-bit R, G, B. Rows use filter 0 (none): cheapest to make.
  */
-export function encodePng(s: SurfaceWords, r: Rect, level: number, palette?: ColourTable): Buffer {
+export function pngScanlines(s: SurfaceWords, r: Rect, palette?: ColourTable): Buffer {
   const { words, stride } = s;
   const bpp = palette ? 1 : 3;
   const rowBytes = 1 + r.w * bpp;
@@ -52,22 +65,23 @@ export function encodePng(s: SurfaceWords, r: Rect, level: number, palette?: Col
       }
     }
   }
+  return raw;
+}
+
+/** The PNG file around `idat` (the deflated scanlines): indexed when `plte` is given, else RGB. */
+export function pngFile(w: number, h: number, idat: Buffer, plte?: Buffer): Buffer {
   const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(r.w, 0);
-  ihdr.writeUInt32BE(r.h, 4);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
   ihdr[8] = 8; // bit depth
-  ihdr[9] = palette ? COLOUR_INDEXED : COLOUR_RGB;
+  ihdr[9] = plte ? COLOUR_INDEXED : COLOUR_RGB;
   const parts = [SIGNATURE, ...chunk('IHDR', ihdr)];
-  if (palette) {
-    const plte = Buffer.allocUnsafe(palette.size * 3);
-    for (let i = 0; i < palette.size; i++) {
-      const c = palette.colours[i]!;
-      plte[i * 3] = c >>> 16;
-      plte[i * 3 + 1] = c >>> 8;
-      plte[i * 3 + 2] = c;
-    }
-    parts.push(...chunk('PLTE', plte));
-  }
-  parts.push(...chunk('IDAT', deflateSync(raw, { level })), ...chunk('IEND', Buffer.alloc(0)));
+  if (plte) parts.push(...chunk('PLTE', plte));
+  parts.push(...chunk('IDAT', idat), ...chunk('IEND', Buffer.alloc(0)));
   return Buffer.concat(parts);
+}
+
+/** PNG bytes of `r`, synchronously (see pngScanlines). */
+export function encodePng(s: SurfaceWords, r: Rect, level: number, palette?: ColourTable): Buffer {
+  return pngFile(r.w, r.h, deflateSync(pngScanlines(s, r, palette), { level }), palette && pngPalette(palette));
 }

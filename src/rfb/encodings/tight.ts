@@ -2,19 +2,23 @@
 // single-colour areas (sent as fills) and pieces of at most 2048 px wide and 64 Ki px; each
 // piece goes by its colours, as TigerVNC chooses: 1 → fill, 2 → mono (1 bit per pixel),
 // few → palette (1 byte per pixel), many → JPEG when the client asked for a quality level,
-// else zlib of the pixels (or, for noise, zlib's stored blocks: deflate would not pay).
-// Tight has four zlib streams per connection (here: 0 full colour, 1 mono, 2 palette,
-// 3 stored); TightPNG has none and sends PNG instead of basic compression (noVNC).
-import { deflateRawSync } from 'node:zlib';
-import { native, type NativeZStream } from '../../native.js';
+// else zlib of the pixels, gradient-filtered when the client may take it (or, for noise,
+// zlib's stored blocks: deflate would not pay). Tight has four zlib streams per connection
+// (here: 0 full colour, 1 mono, 2 palette, 3 stored); TightPNG has none and sends PNG
+// instead of basic compression (noVNC). encode() does it all at once; encodeBatch() decides
+// every rect first on the JS thread, then makes JPEGs, filters and deflates off it.
+import { availableParallelism } from 'node:os';
+import { promisify } from 'node:util';
+import { deflate, deflateRawSync, deflateSync } from 'node:zlib';
+import { native, type NativeZStream, type TightFilterJob } from '../../native.js';
 import { TranslatorCache, type PixelFormat, type PixelTranslator } from '../pixel-format.js';
 import { DEFAULT_COMPRESS_LEVEL, type EncoderOptions } from './options.js';
 import { ColourTable } from './palette.js';
 import { rectHeader } from './raw.js';
 import { countColours, splitSolidAreas, surfaceWords, type SurfaceWords } from './rect-classifier.js';
 import { JpegCompressor, type Subsampling } from './tight-jpeg.js';
-import { encodePng } from './tight-png.js';
-import type { Encoder, Rect, SurfaceView } from './types.js';
+import { pngFile, pngPalette, pngScanlines } from './tight-png.js';
+import type { BatchEncoder, Rect, SurfaceView } from './types.js';
 
 export const ENCODING_TIGHT = 7;
 export const ENCODING_TIGHT_PNG = -260;
@@ -28,12 +32,16 @@ const MIN_TO_COMPRESS = 12;
 
 const STREAM_FULL = 0, STREAM_MONO = 1, STREAM_PALETTE = 2, STREAM_STORED = 3;
 const CTL_FILL = 0x80, CTL_JPEG = 0x90, CTL_PNG = 0xa0, CTL_READ_FILTER = 0x40;
-const FILTER_PALETTE = 1;
+const FILTER_PALETTE = 1, FILTER_GRADIENT = 2;
+
+const deflateAsync = promisify(deflate);
 
 /** zlib level for [full colour, mono/palette] data at each compression level 0..9. */
 const ZLIB_LEVELS: ReadonlyArray<readonly [number, number]> = [
   [1, 1], [1, 1], [2, 3], [2, 5], [3, 6], [4, 7], [5, 7], [6, 8], [7, 9], [9, 9],
 ];
+/** zlib level for gradient-filtered data at each compression level (bench/tight.ts). */
+const GRADIENT_ZLIB_LEVELS: readonly number[] = [1, 1, 2, 2, 3, 4, 5, 6, 7, 9];
 
 /** Compact length (1–3 bytes, 7 bits each but 8 in the third). */
 export function compactLength(n: number): number[] {
@@ -92,15 +100,81 @@ function looksIncompressible(data: Buffer): boolean {
   return after > before * 0.9;
 }
 
+/** looksIncompressible on the TPIXELs a piece would send, from the surface: the same three samples, only those packed. */
+function pieceLooksIncompressible(ctx: Context, r: Rect): boolean {
+  const SAMPLE_PIXELS = 683; // ~2048 bytes of 3-byte TPIXELs
+  const area = r.w * r.h;
+  if (area * ctx.tp.bytes < 4 * 2048) return false;
+  const { words, stride } = ctx.s;
+  const sample = Buffer.allocUnsafe(3 * SAMPLE_PIXELS * ctx.tp.bytes);
+  let o = 0;
+  for (const first of [0, (area >> 1) - (SAMPLE_PIXELS >> 1), area - SAMPLE_PIXELS]) {
+    for (let i = first; i < first + SAMPLE_PIXELS; i++) {
+      o = ctx.tp.write(sample, o, words[(r.y + Math.floor(i / r.w)) * stride + r.x + (i % r.w)]!);
+    }
+  }
+  let after = 0;
+  for (let p = 0; p < 3; p++) after += deflateRawSync(sample.subarray((p * o) / 3, ((p + 1) * o) / 3), { level: 1 }).length;
+  return after > o * 0.9;
+}
+
+/**
+ * Whether full-colour pieces may use the gradient filter in this pixel format. 24-bit
+ * TPIXELs and little-endian 16/32 bpp formats: libvncclient reads a non-TPIXEL residual in
+ * its host's byte order (wrong for big-endian formats), and 8 bpp gains nothing (TightVNC's
+ * server never used it there either).
+ */
+function gradientFormat(pf: PixelFormat): boolean {
+  return tpixelIsRgb(pf) || (pf.trueColour && !pf.bigEndian && pf.bitsPerPixel >= 16);
+}
+
+/** The client pixel format as the native filter wants it (undefined: 24-bit TPIXELs from the surface). */
+function filterFormat(pf: PixelFormat): TightFilterJob['format'] {
+  if (tpixelIsRgb(pf)) return undefined;
+  const { bitsPerPixel, bigEndian, redMax, greenMax, blueMax, redShift, greenShift, blueShift } = pf;
+  return { bitsPerPixel, bigEndian, redMax, greenMax, blueMax, redShift, greenShift, blueShift };
+}
+
 interface Context {
   readonly surface: SurfaceView;
   readonly s: SurfaceWords;
   readonly tr: PixelTranslator;
   readonly tp: { bytes: number; write: TPixelWriter };
-  readonly out: Buffer[];
+  readonly gradient: boolean;
 }
 
-export class TightEncoder implements Encoder {
+/**
+ * One rectangle on the wire, decided on the JS thread in wire order (so control bytes,
+ * stream resets and each stream's order are fixed); its heavy part made then or later.
+ */
+type Planned =
+  | { readonly kind: 'ready'; readonly parts: Buffer[] }
+  /** `head`: the control byte (and filter, palette) before the compact length. */
+  | { readonly kind: 'jpeg'; readonly header: Buffer; readonly head: Buffer; readonly rect: Rect }
+  | { readonly kind: 'png'; readonly header: Buffer; readonly head: Buffer; readonly rect: Rect; readonly scanlines: Buffer; readonly level: number; readonly plte?: Buffer }
+  /** Basic compression through stream `id`: data in hand, or a native filter job. */
+  | { readonly kind: 'zlib'; readonly header: Buffer; readonly head: Buffer; readonly id: number; readonly z: NativeZStream; readonly data: Buffer | TightFilterJob };
+
+/** At most `limit` of the started tasks run at once (JPEG rects: as many as there are cores). */
+class Limiter {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((go) => this.waiting.push(go));
+    this.running++;
+    try {
+      return await task();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+const JPEG_PARALLEL = Math.max(2, availableParallelism());
+
+export class TightEncoder implements BatchEncoder {
   readonly encoding: number;
   /** Send nothing lossy (a refresh of areas that went out as JPEG). */
   lossless = false;
@@ -115,6 +189,8 @@ export class TightEncoder implements Encoder {
   private readonly tables = new Map<number, ColourTable>();
   private readonly translators = new TranslatorCache();
   private readonly jpeg = new JpegCompressor();
+  /** A batch is running: its native jobs hold the zlib streams. */
+  private batchRunning = false;
 
   /** `png`: TightPNG (−260), no zlib streams, PNG instead of basic compression. */
   constructor(private readonly png = false, options: EncoderOptions = {}) {
@@ -137,24 +213,88 @@ export class TightEncoder implements Encoder {
   }
 
   encode(surface: SurfaceView, rect: Rect, pf: PixelFormat, out: Buffer[]): number {
-    if (rect.w <= 0 || rect.h <= 0) return 0;
+    this.notDuringBatch();
+    const planned = this.plan(surface, [rect], pf);
+    for (const p of planned) out.push(...this.finishSync(surface, p));
+    return planned.length;
+  }
+
+  /**
+   * The rects' encodings, one entry per rectangle on the wire. Classification runs here on
+   * the JS thread (cheap: it stops at the colour limit); JPEG, filters and deflate run on
+   * the libuv pool — JPEGs several at once, each zlib stream's inputs in order, different
+   * streams at once.
+   */
+  async encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<Buffer[][]> {
+    this.notDuringBatch();
+    const planned = this.plan(surface, rects, pf);
+    this.batchRunning = true;
+    try {
+      const streamTails: Array<Promise<unknown>> = [0, 1, 2, 3].map(() => Promise.resolve());
+      const jpegs = new Limiter(JPEG_PARALLEL);
+      const settled = await Promise.allSettled(planned.map((p) => this.finishAsync(surface, p, streamTails, jpegs)));
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) {
+        // The streams ran ahead of what the client will see: start them over (the next rect says so).
+        for (let id = 0; id < 4; id++) this.dropStream(id);
+        throw failed.reason;
+      }
+      return settled.map((s) => [...(s as PromiseFulfilledResult<Buffer[]>).value]);
+    } finally {
+      this.batchRunning = false;
+    }
+  }
+
+  private notDuringBatch(): void {
+    if (this.batchRunning) throw new Error('TightEncoder: encode called while a batch is running (its zlib streams are busy)');
+  }
+
+  /** Every rect cut into fills and pieces, each piece decided (wire order). */
+  private plan(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Planned[] {
     const tr = this.translators.get(pf);
-    const ctx: Context = { surface, s: surfaceWords(surface), tr, tp: tpixelWriter(tr), out };
-    const { solid, rest } = splitSolidAreas(ctx.s, rect);
-    let n = 0;
-    for (const a of solid) {
-      for (const piece of tightPieces(a.rect, Infinity)) {
-        this.writeFill(ctx, piece, a.colour);
-        n++;
+    // Gradient only when the client's SetEncodings had no quality level at all: noVNC does
+    // not implement the gradient filter but always sends a quality level, and lossless
+    // refreshes (for a client that has one) must stay decodable by it, so they use copy.
+    const gradient = !this.png && this.jpegQuality === undefined && gradientFormat(pf);
+    const ctx: Context = { surface, s: surfaceWords(surface), tr, tp: tpixelWriter(tr), gradient };
+    const planned: Planned[] = [];
+    for (const rect of rects) {
+      if (rect.w <= 0 || rect.h <= 0) continue;
+      const { solid, rest } = splitSolidAreas(ctx.s, rect);
+      for (const a of solid) for (const piece of tightPieces(a.rect, Infinity)) planned.push(this.fill(ctx, piece, a.colour));
+      for (const r of rest) for (const piece of tightPieces(r)) planned.push(this.planPiece(ctx, piece));
+    }
+    return planned;
+  }
+
+  private finishSync(surface: SurfaceView, p: Planned): Buffer[] {
+    switch (p.kind) {
+      case 'ready': return p.parts;
+      case 'jpeg': return withLength(p.header, p.head, this.jpeg.compress(surface, p.rect, this.jpegQuality!, this.subsampling));
+      case 'png': return withLength(p.header, p.head, pngFile(p.rect.w, p.rect.h, deflateSync(p.scanlines, { level: p.level }), p.plte));
+      case 'zlib': {
+        const data = Buffer.isBuffer(p.data) ? p.data : native.tightFilter(p.data);
+        return withLength(p.header, p.head, p.z.deflate(data));
       }
     }
-    for (const r of rest) {
-      for (const piece of tightPieces(r)) {
-        this.encodePiece(ctx, piece);
-        n++;
+  }
+
+  private async finishAsync(surface: SurfaceView, p: Planned, streamTails: Array<Promise<unknown>>, jpegs: Limiter): Promise<Buffer[]> {
+    switch (p.kind) {
+      case 'ready': return p.parts;
+      case 'jpeg': {
+        // Settings as they are now (the call's), not when the limiter lets it run.
+        const quality = this.jpegQuality!, subsampling = this.subsampling;
+        return withLength(p.header, p.head, await jpegs.run(() => this.jpeg.compressAsync(surface, p.rect, quality, subsampling)));
+      }
+      case 'png': return withLength(p.header, p.head, pngFile(p.rect.w, p.rect.h, await deflateAsync(p.scanlines, { level: p.level }), p.plte));
+      case 'zlib': {
+        const { data, z } = p;
+        const done = streamTails[p.id]!.then(() => (Buffer.isBuffer(data) ? z.deflateAsync(data) : native.tightFilterAsync(data, z)));
+        streamTails[p.id] = done;
+        return withLength(p.header, p.head, await done);
       }
     }
-    return n;
   }
 
   private table(max: number): ColourTable {
@@ -168,26 +308,32 @@ export class TightEncoder implements Encoder {
     return this.jpegQuality !== undefined && !this.lossless && pf.bitsPerPixel >= 16;
   }
 
-  private encodePiece(ctx: Context, r: Rect): void {
+  private planPiece(ctx: Context, r: Rect): Planned {
     const jpeg = this.jpegAllowed(ctx.tr.pf);
     const area = r.w * r.h;
     // With JPEG at hand, photo-like pieces (many colours) go JPEG rather than a big palette.
     const maxColours = jpeg ? (this.compressLevel < 2 ? 24 : 96) : Math.min(256, Math.max(2, area >> 2));
     const table = this.table(maxColours);
     const n = countColours(ctx.s, r, table);
-    if (n === 1) return this.writeFill(ctx, r, table.colours[0]!);
-    if (n > 0) {
-      if (this.png) return this.writePng(ctx, r, table);
-      return this.writePalette(ctx, r, table);
+    if (n === 1) return this.fill(ctx, r, table.colours[0]!);
+    if (n > 0) return this.png ? this.pngPiece(ctx, r, table) : this.palette(ctx, r, table);
+    if (jpeg) {
+      this.lossy.push(r);
+      return { kind: 'jpeg', header: rectHeader(r, this.encoding), head: Buffer.from([this.control(CTL_JPEG)]), rect: r };
     }
-    if (jpeg) return this.writeJpeg(ctx, r);
-    if (this.png) return this.writePng(ctx, r);
-    return this.writeFullColour(ctx, r);
+    if (this.png) return this.pngPiece(ctx, r);
+    return this.fullColour(ctx, r);
   }
 
-  private stream(id: number): NativeZStream {
+  /** The zlib level of stream `id`; the full-colour stream's depends on whether it carries gradient data. */
+  private streamLevel(id: number, gradient: boolean): number {
     const [full, indexed] = ZLIB_LEVELS[this.compressLevel]!;
-    const level = id === STREAM_STORED ? 0 : id === STREAM_FULL ? full : indexed;
+    if (id === STREAM_STORED) return 0;
+    if (id !== STREAM_FULL) return indexed;
+    return gradient ? GRADIENT_ZLIB_LEVELS[this.compressLevel]! : full;
+  }
+
+  private stream(id: number, level: number): NativeZStream {
     let z = this.streams[id];
     if (!z || this.streamLevels[id] !== level) {
       if (z) this.resets |= 1 << id; // the client's inflater for it starts over too
@@ -197,33 +343,33 @@ export class TightEncoder implements Encoder {
     return z;
   }
 
+  private dropStream(id: number): void {
+    if (this.streams[id]) this.resets |= 1 << id;
+    this.streams[id] = undefined;
+    this.streamLevels[id] = -1;
+  }
+
   private control(bits: number): number {
     const ctl = bits | this.resets;
     this.resets = 0;
     return ctl;
   }
 
-  private writeFill(ctx: Context, r: Rect, colour: number): void {
+  private fill(ctx: Context, r: Rect, colour: number): Planned {
     const b = Buffer.allocUnsafe(1 + ctx.tp.bytes);
     b[0] = this.control(CTL_FILL);
     ctx.tp.write(b, 1, colour);
-    ctx.out.push(rectHeader(r, this.encoding), b);
+    return { kind: 'ready', parts: [rectHeader(r, this.encoding), b] };
   }
 
-  private writeJpeg(ctx: Context, r: Rect): void {
-    const data = this.jpeg.compress(ctx.surface, r, this.jpegQuality!, this.subsampling);
-    ctx.out.push(rectHeader(r, this.encoding), Buffer.from([this.control(CTL_JPEG), ...compactLength(data.length)]), data);
-    this.lossy.push(r);
-  }
-
-  private writePng(ctx: Context, r: Rect, palette?: ColourTable): void {
+  private pngPiece(ctx: Context, r: Rect, palette?: ColourTable): Planned {
     const level = ZLIB_LEVELS[this.compressLevel]![palette ? 1 : 0];
-    const data = encodePng(ctx.s, r, level, palette);
-    ctx.out.push(rectHeader(r, this.encoding), Buffer.from([this.control(CTL_PNG), ...compactLength(data.length)]), data);
+    const scanlines = pngScanlines(ctx.s, r, palette);
+    return { kind: 'png', header: rectHeader(r, this.encoding), head: Buffer.from([this.control(CTL_PNG)]), rect: r, scanlines, level, plte: palette && pngPalette(palette) };
   }
 
   /** Palette filter: 2 colours as 1 bit per pixel (rows padded to a byte), more as 1 byte. */
-  private writePalette(ctx: Context, r: Rect, pal: ColourTable): void {
+  private palette(ctx: Context, r: Rect, pal: ColourTable): Planned {
     const { words, stride } = ctx.s;
     const n = pal.size;
     const mono = n === 2;
@@ -248,50 +394,56 @@ export class TightEncoder implements Encoder {
         }
       }
     }
-    const head = Buffer.allocUnsafe(3 + n * ctx.tp.bytes + 3);
+    const head = Buffer.allocUnsafe(3 + n * ctx.tp.bytes);
     let h = 0;
-    head[h++] = 0; // control, filled in below
+    head[h++] = 0; // control, filled in by basic()
     head[h++] = FILTER_PALETTE;
     head[h++] = n - 1;
     for (let i = 0; i < n; i++) h = ctx.tp.write(head, h, pal.colours[i]!);
-    this.writeBasic(ctx, r, mono ? STREAM_MONO : STREAM_PALETTE, CTL_READ_FILTER, head, h, data);
-  }
-
-  /** Copy filter: the TPIXELs as they are. */
-  private writeFullColour(ctx: Context, r: Rect): void {
-    let data: Buffer;
-    if (ctx.tp.bytes === 3) {
-      const { words, stride } = ctx.s;
-      data = Buffer.allocUnsafe(r.w * r.h * 3);
-      let o = 0;
-      for (let y = r.y; y < r.y + r.h; y++) {
-        for (let i = y * stride + r.x, end = i + r.w; i < end; i++) {
-          const v = words[i]!;
-          data[o++] = v >>> 16;
-          data[o++] = v >>> 8;
-          data[o++] = v;
-        }
-      }
-    } else {
-      data = ctx.tr.translateRect(ctx.surface, r);
-    }
-    const head = Buffer.allocUnsafe(4);
-    this.writeBasic(ctx, r, looksIncompressible(data) ? STREAM_STORED : STREAM_FULL, 0, head, 1, data);
+    return this.basic(ctx, r, mono ? STREAM_MONO : STREAM_PALETTE, CTL_READ_FILTER, head, data, data.length);
   }
 
   /**
-   * Basic compression: `head[0..headLen)` with head[0] the control byte to fill in, then the
-   * data, through zlib stream `id` unless it is under 12 bytes (then as it is).
+   * Many colours, no JPEG: the gradient filter when the client may have it (smooth pictures
+   * deflate to far fewer bytes), else the copy filter; noise goes stored (deflate would not pay).
+   * 24-bit TPIXELs are made natively from the surface; other formats are translated here first.
    */
-  private writeBasic(ctx: Context, r: Rect, id: number, bits: number, head: Buffer, headLen: number, data: Buffer): void {
-    if (data.length < MIN_TO_COMPRESS) {
-      head[0] = this.control((id << 4) | bits);
-      ctx.out.push(rectHeader(r, this.encoding), head.subarray(0, headLen), data);
-      return;
-    }
-    const z = this.stream(id).deflate(data);
-    head[0] = this.control((id << 4) | bits);
-    for (const b of compactLength(z.length)) head[headLen++] = b;
-    ctx.out.push(rectHeader(r, this.encoding), head.subarray(0, headLen), z);
+  private fullColour(ctx: Context, r: Rect): Planned {
+    const rgb = ctx.tp.bytes === 3;
+    let pixels: Buffer | undefined;
+    let stored: boolean;
+    if (rgb) stored = pieceLooksIncompressible(ctx, r);
+    else stored = looksIncompressible((pixels = ctx.tr.translateRect(ctx.surface, r)));
+    const gradient = ctx.gradient && !stored;
+    const filter = gradient ? FILTER_GRADIENT : 0;
+    const job: TightFilterJob = pixels
+      ? { src: pixels, stride: r.w * ctx.tp.bytes, x: 0, y: 0, w: r.w, h: r.h, filter, format: filterFormat(ctx.tr.pf) }
+      : { src: ctx.surface.data, stride: ctx.surface.width * 4, x: r.x, y: r.y, w: r.w, h: r.h, filter };
+    const head = Buffer.allocUnsafe(2);
+    head[1] = FILTER_GRADIENT;
+    const id = stored ? STREAM_STORED : STREAM_FULL;
+    // Pixels already translated and not filtered go as they are.
+    const data = pixels && !gradient ? pixels : job;
+    return this.basic(ctx, r, id, gradient ? CTL_READ_FILTER : 0, head.subarray(0, gradient ? 2 : 1), data, r.w * r.h * ctx.tp.bytes);
   }
+
+  /**
+   * Basic compression: `head` (head[0] the control byte, filled in here) then the data,
+   * through zlib stream `id` unless it is under 12 bytes (then as it is, made now).
+   */
+  private basic(ctx: Context, r: Rect, id: number, bits: number, head: Buffer, data: Buffer | TightFilterJob, size: number): Planned {
+    const header = rectHeader(r, this.encoding);
+    if (size < MIN_TO_COMPRESS) {
+      head[0] = this.control((id << 4) | bits);
+      return { kind: 'ready', parts: [header, head, Buffer.isBuffer(data) ? data : native.tightFilter(data)] };
+    }
+    const z = this.stream(id, this.streamLevel(id, ctx.gradient));
+    head[0] = this.control((id << 4) | bits);
+    return { kind: 'zlib', header, head, id, z, data };
+  }
+}
+
+/** A rect's parts: header, head bytes, the compact length of `data`, `data`. */
+function withLength(header: Buffer, head: Buffer, data: Buffer): Buffer[] {
+  return [header, Buffer.concat([head, Buffer.from(compactLength(data.length))]), data];
 }
