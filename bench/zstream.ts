@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { native, type NativeZStream } from '../src/native.js';
 import { SERVER_PIXEL_FORMAT } from '../src/rfb/pixel-format.js';
-import { ZrleEncoder } from '../src/rfb/encodings/zrle.js';
+import { ZrleTileEncoder } from '../src/rfb/encodings/zrle.js';
 import type { SurfaceView } from '../src/rfb/encodings/types.js';
 
 const W = 1920, H = 1080;
@@ -49,16 +49,9 @@ function desktop(): SurfaceView {
   });
 }
 
-/** The bytes ZRLE deflates for the whole frame (captured instead of compressed). */
+/** The bytes ZRLE deflates for the whole frame (its tile data, uncompressed). */
 function zrleInput(surface: SurfaceView): Buffer {
-  let captured = Buffer.alloc(0);
-  const capture: NativeZStream = {
-    deflate: (input) => ((captured = Buffer.from(input)), Buffer.alloc(0)),
-    deflateAsync: () => Promise.resolve(Buffer.alloc(0)),
-    reset: () => {},
-  };
-  new ZrleEncoder(capture).encode(surface, { x: 0, y: 0, w: W, h: H }, SERVER_PIXEL_FORMAT, []);
-  return captured;
+  return Buffer.from(new ZrleTileEncoder().encodeTiles(surface, { x: 0, y: 0, w: W, h: H }, SERVER_PIXEL_FORMAT));
 }
 
 /** One Tight full-colour rect's pixels: 65536 pixels as R, G, B. */

@@ -5,9 +5,11 @@
 #include "addon_data.h"
 #include "capture.h"
 #include "mapping.h"
+#include "raw_encoder.h"
 #include "sigbus_guard.h"
 #include "tight_filter.h"
 #include "vfio_device.h"
+#include "zrle_encoder.h"
 #include "zstream.h"
 
 namespace {
@@ -29,6 +31,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("vfioReceiveFd", Napi::Function::New(env, vgpu::VfioReceiveFd, "vfioReceiveFd"));
   exports.Set("vfioTakeFdFromPid", Napi::Function::New(env, vgpu::VfioTakeFdFromPid, "vfioTakeFdFromPid"));
   exports.Set("ZStream", vgpu::ZStream::Define(env));
+  exports.Set("rawEncode", Napi::Function::New(env, vgpu::RawEncode, "rawEncode"));
+  exports.Set("rawEncodeSync", Napi::Function::New(env, vgpu::RawEncodeSync, "rawEncodeSync"));
+  exports.Set("zrleEncode", Napi::Function::New(env, vgpu::ZrleEncode, "zrleEncode"));
+  exports.Set("zrleEncodeSync", Napi::Function::New(env, vgpu::ZrleEncodeSync, "zrleEncodeSync"));
   exports.Set("capture", Napi::Function::New(env, vgpu::Capture, "capture"));
   exports.Set("captureSync", Napi::Function::New(env, vgpu::CaptureSync, "captureSync"));
   exports.Set("tightFilter", Napi::Function::New(env, vgpu::TightFilter, "tightFilter"));

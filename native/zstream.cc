@@ -210,29 +210,47 @@ bool ZStream::ThrowIfUnusable(Napi::Env env, const char* method) {
 }
 
 bool ZStream::DeflateToVector(const uint8_t* in, size_t len, std::vector<uint8_t>& out, std::string* error) {
-  out.clear();
-  size_t produced = 0;
-  if (header_pending_) {
-    out.resize(2);
-    ZlibHeader(level_, out.data());
-    produced = 2;
-  }
+  std::vector<std::vector<uint8_t>> outs;
+  if (!DeflateSegments(in, &len, 1, outs, error)) return false;
+  out = std::move(outs[0]);
+  return true;
+}
+
+bool ZStream::DeflateSegments(const uint8_t* in, const size_t* lens, size_t count,
+                              std::vector<std::vector<uint8_t>>& outs, std::string* error) {
+  outs.assign(count, {});
+  size_t total = 0;
+  for (size_t i = 0; i < count; i++) total += lens[i];
   // Stored (level 0) is memcpy speed already; one worker thread would only add a hop.
-  const bool parallel = level_ != 0 && static_cast<double>(len) >= parallel_min_bytes_ &&
+  const bool parallel = level_ != 0 && static_cast<double>(total) >= parallel_min_bytes_ &&
                         WorkerPool::Shared().participants() > 1;
-  const bool ok = parallel ? DeflateParallel(in, len, out, produced) : DeflateSingle(in, len, out, produced);
+  bool ok = true;
+  if (parallel) {
+    ok = DeflateParallel(in, lens, count, outs);
+  } else {
+    for (size_t i = 0, off = 0; ok && i < count; off += lens[i], i++) {
+      size_t produced = 0;
+      ok = DeflateInto(&stream_, in + off, lens[i], outs[i], produced);
+      outs[i].resize(produced);
+    }
+  }
   if (!ok) {
     *error = std::string("ZStream deflate failed: ") + (stream_.msg ? stream_.msg : "zlib error");
-    out.clear();
+    outs.assign(count, {});
     return false;
   }
-  // An empty input right after a flush adds nothing: keep the header for the next call.
-  if (header_pending_ && produced == 2) {
-    out.clear();
-    return true;
+  // The 2-byte zlib header goes before the stream's first byte. (An empty input right after a
+  // flush adds nothing, so it keeps waiting.)
+  if (header_pending_) {
+    for (auto& out : outs) {
+      if (out.empty()) continue;
+      uint8_t header[2];
+      ZlibHeader(level_, header);
+      out.insert(out.begin(), header, header + 2);
+      header_pending_ = false;
+      break;
+    }
   }
-  header_pending_ = false;
-  out.resize(produced);
   return true;
 }
 
@@ -273,11 +291,10 @@ Napi::Value ZStream::DeflateAsync(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-bool ZStream::DeflateSingle(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced) {
-  return DeflateInto(&stream_, in, len, out, produced);
-}
-
-bool ZStream::DeflateParallel(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced) {
+bool ZStream::DeflateParallel(const uint8_t* in, const size_t* lens, size_t count,
+                              std::vector<std::vector<uint8_t>>& outs) {
+  size_t len = 0;
+  for (size_t i = 0; i < count; i++) len += lens[i];
   // The decoder's window before this call: what the main stream has seen (at most 32 KiB).
   std::vector<uint8_t> history(kWindow);
   uInt history_len = 0;
@@ -289,33 +306,53 @@ bool ZStream::DeflateParallel(const uint8_t* in, size_t len, std::vector<uint8_t
   const size_t rounds = (len + parts * kMaxBlockBytes - 1) / (parts * kMaxBlockBytes);
   const size_t blocks = parts * rounds;
   const size_t block_bytes = (len + blocks - 1) / blocks;
-  std::vector<std::vector<uint8_t>> outputs(blocks);
-  std::vector<size_t> sizes(blocks, 0);
+
+  // A block is cut further at segment ends: each piece is deflated and sync-flushed on its
+  // own, so every segment's bytes end on a flush, and pieces concatenate into segments.
+  struct Piece {
+    size_t segment, start, length;
+    std::vector<uint8_t> bytes;
+    size_t size = 0;
+  };
+  std::vector<std::vector<Piece>> pieces(blocks);
+  for (size_t seg = 0, seg_start = 0; seg < count; seg_start += lens[seg], seg++) {
+    for (size_t p = seg_start, end = seg_start + lens[seg]; p < end;) {
+      const size_t block = p / block_bytes;
+      const size_t piece_end = std::min(end, (block + 1) * block_bytes);
+      pieces[block].push_back(Piece{seg, p, piece_end - p, {}, 0});
+      p = piece_end;
+    }
+  }
   std::vector<char> failed(blocks, 0);
   auto& streams = BlockStreams();
   const int level = level_;
   WorkerPool::Shared().ParallelFor(blocks, [&](size_t i, size_t slot) {
+    if (pieces[i].empty()) return;  // rounding left the last block empty
     BlockStream& bs = *streams[slot];
-    const size_t start = std::min(len, i * block_bytes);
-    const size_t n = std::min(block_bytes, len - start);
-    if (n == 0) return;  // rounding left the last block empty
+    const size_t start = pieces[i].front().start;
     // Prime with the 32 KiB before the block, as the decoder will have them.
-    const uint8_t* dict = i == 0 ? history.data() : in + start - std::min(start, kWindow);
-    const size_t dict_len = i == 0 ? history_len : std::min(start, kWindow);
+    const uint8_t* dict = start == 0 ? history.data() : in + start - std::min(start, kWindow);
+    const size_t dict_len = start == 0 ? history_len : std::min(start, kWindow);
     bool ok = bs.Start(level);
     if (ok && dict_len > 0) ok = deflateSetDictionary(&bs.s, dict, static_cast<uInt>(dict_len)) == Z_OK;
-    if (ok) ok = DeflateInto(&bs.s, in + start, n, outputs[i], sizes[i]);
+    for (Piece& piece : pieces[i]) {
+      if (ok) ok = DeflateInto(&bs.s, in + piece.start, piece.length, piece.bytes, piece.size);
+    }
     failed[i] = !ok;
   });
-  size_t total = produced;
   for (size_t i = 0; i < blocks; i++) {
     if (failed[i]) return false;
-    total += sizes[i];
   }
-  out.resize(total);
-  for (size_t i = 0; i < blocks; i++) {
-    std::copy_n(outputs[i].data(), sizes[i], out.data() + produced);
-    produced += sizes[i];
+  for (auto& block : pieces) {
+    for (Piece& piece : block) {
+      auto& out = outs[piece.segment];
+      if (out.empty()) {
+        piece.bytes.resize(piece.size);
+        out = std::move(piece.bytes);
+      } else {
+        out.insert(out.end(), piece.bytes.data(), piece.bytes.data() + piece.size);
+      }
+    }
   }
   // The main stream continues where the blocks left off: give it the decoder's new window.
   // (All its input was consumed at its last sync flush, so zlib allows this mid-stream.)

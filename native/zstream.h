@@ -44,6 +44,15 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
   bool DeflateToVector(const uint8_t* in, size_t len, std::vector<uint8_t>& out, std::string* error);
 
   /**
+   * The same for `count` consecutive segments of [in, in + Σ lens): each is sync-flushed, and
+   * outs[i] (resized to count) gets exactly its bytes, as if DeflateToVector were called once
+   * per segment (ZRLE: one zlib chunk per rectangle). The segments go parallel together when
+   * their total is big, so many small rects still use every core. Same rules as above.
+   */
+  bool DeflateSegments(const uint8_t* in, const size_t* lens, size_t count, std::vector<std::vector<uint8_t>>& outs,
+                       std::string* error);
+
+  /**
    * Claims the stream for one job off the JS thread (call on the JS thread); false when a
    * job already holds it. While held, deflate()/reset()/deflateAsync() from JS throw.
    */
@@ -57,8 +66,7 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
   Napi::Value Reset(const Napi::CallbackInfo& info);
   bool ThrowIfUnusable(Napi::Env env, const char* method);
 
-  bool DeflateSingle(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced);
-  bool DeflateParallel(const uint8_t* in, size_t len, std::vector<uint8_t>& out, size_t& produced);
+  bool DeflateParallel(const uint8_t* in, const size_t* lens, size_t count, std::vector<std::vector<uint8_t>>& outs);
 
   z_stream stream_{};
   int level_ = 6;

@@ -225,6 +225,34 @@ export interface TightFilterJob {
   };
 }
 
+/** The canonical XRGB8888 surface (SurfaceView), tightly packed. */
+export interface NativeSurfaceView {
+  readonly data: Buffer;
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface NativeRect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** An RFB PixelFormat (src/rfb/pixel-format.ts); only true colour is accepted. */
+export interface NativePixelFormat {
+  bitsPerPixel: number;
+  depth: number;
+  bigEndian: boolean;
+  trueColour: boolean;
+  redMax: number;
+  greenMax: number;
+  blueMax: number;
+  redShift: number;
+  greenShift: number;
+  blueShift: number;
+}
+
 export interface NativeAddon {
   Mapping: new (path: string) => NativeMapping;
   /**
@@ -243,6 +271,24 @@ export interface NativeAddon {
   memcpyBench(dst: Buffer, src: NativeMapping, offset: number, length: number): void;
   /** `parallelMinBytes`: inputs at least this big are deflated on both cores (default 128 KiB; Infinity: never). */
   ZStream: new (level: number, parallelMinBytes?: number) => NativeZStream;
+  /**
+   * Raw (0) encoding of `rects` (each inside the surface; empty ones write nothing) in the
+   * client's pixel format (a valid true-colour PixelFormat), off the JS thread: one Buffer with
+   * every rect's 12-byte header and pixels, in order. The surface must stay unchanged until the
+   * promise settles. Rejects 'EINVAL' / 'ERANGE' for bad arguments.
+   */
+  rawEncode(surface: NativeSurfaceView, rects: readonly NativeRect[], pf: NativePixelFormat): Promise<Buffer>;
+  /** rawEncode on the calling thread (small batches); throws instead of rejecting. */
+  rawEncodeSync(surface: NativeSurfaceView, rects: readonly NativeRect[], pf: NativePixelFormat): Buffer;
+  /**
+   * ZRLE (16) encoding of `rects` through `stream` (the connection's one ZStream), off the JS
+   * thread: one Buffer with every non-empty rect as header + u32 BE length + its sync-flushed
+   * zlib chunk, in order. The stream is claimed until the promise settles (other calls on it
+   * throw / reject 'EBUSY'); the surface must stay unchanged meanwhile.
+   */
+  zrleEncode(stream: NativeZStream, surface: NativeSurfaceView, rects: readonly NativeRect[], pf: NativePixelFormat): Promise<Buffer>;
+  /** zrleEncode on the calling thread; throws instead of rejecting. */
+  zrleEncodeSync(stream: NativeZStream, surface: NativeSurfaceView, rects: readonly NativeRect[], pf: NativePixelFormat): Buffer;
   /**
    * Legacy group path: /dev/vfio/vfio container (API version, TYPE1v2 or TYPE1), `groupPath`
    * (must be viable), SET_CONTAINER, SET_IOMMU, GROUP_GET_DEVICE_FD(deviceName = mdev UUID or PCI

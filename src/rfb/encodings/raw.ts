@@ -1,8 +1,12 @@
 // Raw (0): the rect's pixels, rows packed, in the client's pixel format.
+import { native } from '../../native.js';
 import { TranslatorCache, type PixelFormat } from '../pixel-format.js';
-import type { Encoder, Rect, SurfaceView } from './types.js';
+import type { BatchEncoder, EncodedRects, Rect, SurfaceView } from './types.js';
 
 export const ENCODING_RAW = 0;
+
+/** Batches smaller than this are translated on the JS thread: a pool round trip costs more. */
+export const RAW_ASYNC_MIN_BYTES = 32 * 1024;
 
 /** The 12-byte rectangle header: x, y, w, h (u16 BE) and the encoding (s32 BE). */
 export function rectHeader(rect: Rect, encoding: number): Buffer {
@@ -15,7 +19,16 @@ export function rectHeader(rect: Rect, encoding: number): Buffer {
   return h;
 }
 
-export class RawEncoder implements Encoder {
+/**
+ * A batch's rects written in one go as `buf`: all bytes in the first entry, one empty entry
+ * for each further non-empty rect (empty rects put nothing on the wire).
+ */
+export function oneBufferForRects(buf: Buffer, rects: readonly Rect[]): EncodedRects {
+  const count = rects.filter((r) => r.w > 0 && r.h > 0).length;
+  return Array.from({ length: count }, (_, i) => (i === 0 ? [buf] : []));
+}
+
+export class RawEncoder implements BatchEncoder {
   readonly encoding = ENCODING_RAW;
   private readonly translators = new TranslatorCache();
 
@@ -23,5 +36,19 @@ export class RawEncoder implements Encoder {
     if (rect.w <= 0 || rect.h <= 0) return 0;
     out.push(rectHeader(rect, ENCODING_RAW), this.translators.get(pf).translateRect(surface, rect));
     return 1;
+  }
+
+  /** Native translation (a row memcpy for the server's own format) into one Buffer per batch. */
+  encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<EncodedRects> {
+    let bytes = 0;
+    for (const r of rects) if (r.w > 0 && r.h > 0) bytes += 12 + r.w * r.h * (pf.bitsPerPixel >> 3);
+    if (bytes < RAW_ASYNC_MIN_BYTES) {
+      try {
+        return Promise.resolve(oneBufferForRects(native.rawEncodeSync(surface, rects, pf), rects));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    return native.rawEncode(surface, rects, pf).then((buf) => oneBufferForRects(buf, rects));
   }
 }

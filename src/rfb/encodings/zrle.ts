@@ -1,12 +1,15 @@
 // ZRLE (16): 64×64 tiles, each raw, solid, packed-palette, plain RLE or palette RLE
 // (whichever is smallest), pixels as CPIXELs; all of a rect's tile data goes through the
-// connection's one zlib stream (native deflate with Z_SYNC_FLUSH). Body: u32 BE length +
-// zlib bytes.
+// connection's one zlib stream (Z_SYNC_FLUSH). Body: u32 BE length + zlib bytes.
+// The encoder runs natively (native/zrle_encoder.cc: tiles in bands on both cores, then the
+// deflate, off the JS thread for batches). ZrleTileEncoder below is the same tile encoder in
+// TypeScript: the reference the native one is tested against (identical bytes) and the
+// baseline of bench/zrle.ts.
 import { native, type NativeZStream } from '../../native.js';
 import { TranslatorCache, cpixelLayout, type PixelFormat, type PixelTranslator } from '../pixel-format.js';
 import { ColourTable } from './palette.js';
-import { rectHeader } from './raw.js';
-import type { Encoder, Rect, SurfaceView } from './types.js';
+import { oneBufferForRects } from './raw.js';
+import type { BatchEncoder, EncodedRects, Rect, SurfaceView } from './types.js';
 
 export const ENCODING_ZRLE = 16;
 
@@ -47,22 +50,42 @@ function runLengthBytes(len: number): number {
   return Math.floor((len - 1) / 255) + 1;
 }
 
-export class ZrleEncoder implements Encoder {
+export class ZrleEncoder implements BatchEncoder {
   readonly encoding = ENCODING_ZRLE;
-  private readonly translators = new TranslatorCache();
   private readonly zstream: NativeZStream;
-  private readonly palette = new ColourTable(MAX_RLE_PALETTE);
-  private cpx: { tr: PixelTranslator; bytes: number; write: CPixelWriter } | undefined;
-  private scratch = Buffer.allocUnsafe(64 * 1024);
 
-  /** One per connection: the zlib stream continues across rects. */
+  /** One per connection: the zlib stream continues across rects (sync and batch alike). */
   constructor(zstream?: NativeZStream, level = 6) {
     this.zstream = zstream ?? new native.ZStream(level);
   }
 
+  /** On the calling thread (still both cores for big rects). */
   encode(surface: SurfaceView, rect: Rect, pf: PixelFormat, out: Buffer[]): number {
+    if (rect.w <= 0 || rect.h <= 0) return 0;
+    out.push(native.zrleEncodeSync(this.zstream, surface, [rect], pf));
+    return 1;
+  }
+
+  /** Every rect off the JS thread; all bytes in the first entry (one zlib chunk per rect). */
+  encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<EncodedRects> {
+    return native.zrleEncode(this.zstream, surface, rects, pf).then((buf) => oneBufferForRects(buf, rects));
+  }
+}
+
+/**
+ * ZRLE tile data (before zlib) in TypeScript: the reference for the native encoder, which
+ * makes the same choices byte for byte.
+ */
+export class ZrleTileEncoder {
+  private readonly translators = new TranslatorCache();
+  private readonly palette = new ColourTable(MAX_RLE_PALETTE);
+  private cpx: { tr: PixelTranslator; bytes: number; write: CPixelWriter } | undefined;
+  private scratch = Buffer.allocUnsafe(64 * 1024);
+
+  /** The rect's tiles, uncompressed (a view of scratch memory: valid until the next call). */
+  encodeTiles(surface: SurfaceView, rect: Rect, pf: PixelFormat): Buffer {
     const { w, h } = rect;
-    if (w <= 0 || h <= 0) return 0;
+    if (w <= 0 || h <= 0) return Buffer.alloc(0);
     const tr = this.translators.get(pf);
     if (this.cpx?.tr !== tr) this.cpx = { tr, ...cpixelWriter(tr) };
     const vals = tr.translateValues(surface, rect);
@@ -81,11 +104,7 @@ export class ZrleEncoder implements Encoder {
         off = this.encodeTile(vals, ty * w + tx, w, tw, th, this.scratch, off);
       }
     }
-    const z = this.zstream.deflate(this.scratch.subarray(0, off));
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32BE(z.length, 0);
-    out.push(rectHeader(rect, ENCODING_ZRLE), len, z);
-    return 1;
+    return this.scratch.subarray(0, off);
   }
 
   private encodeTile(
