@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { CursorState, Display, InputSink, Move } from './display.js';
-import type { Encoder, Rect, SurfaceView } from '../rfb/encodings/types.js';
+import { isBatchEncoder, type BatchEncoder, type EncodedRects, type Encoder, type Rect, type SurfaceView } from '../rfb/encodings/types.js';
 import { chooseEncoding, createEncoder, encodeCopyRect, encoderOptionsFrom, isTunable, supportsCopyRect } from '../rfb/encodings/index.js';
 import { SERVER_PIXEL_FORMAT, validatePixelFormat, type PixelFormat } from '../rfb/pixel-format.js';
 import { intersect, type TileGrid } from '../surface/dirty.js';
@@ -143,6 +143,10 @@ export class ClientSession extends EventEmitter {
   private qemuKeyConfirmed = false;
   private qemuKeyAckDue = false;
 
+  /** An update being encoded off the JS thread (BatchEncoder): nothing else is encoded meanwhile. */
+  private batch: { after: Buffer[] } | undefined;
+  /** FramebufferUpdateRequests received (an update answers those received before it was started). */
+  private requestCount = 0;
   /** An update request is outstanding; `requestArea` is its (cropped, merged) area. */
   private requestOutstanding = false;
   private requestArea: Rect | undefined;
@@ -269,6 +273,15 @@ export class ClientSession extends EventEmitter {
     }
   }
 
+  /**
+   * Messages outside updates (fence answers, EndOfContinuousUpdates): while an update is being
+   * encoded off the JS thread they wait for it, so the wire keeps the order they were caused in.
+   */
+  private writeControl(data: Buffer): void {
+    if (this.batch) this.batch.after.push(data);
+    else this.write(data);
+  }
+
   private write(data: Buffer): void {
     if (this.closed || this.socket.destroyed) return;
     const limit = this.outputLimit();
@@ -352,7 +365,7 @@ export class ClientSession extends EventEmitter {
       // SyncNext: the fence answer goes out once the message after it has taken effect.
       if (fence && this.syncFence === fence) {
         this.syncFence = undefined;
-        this.write(W.serverFence(fence.flags, fence.payload));
+        this.writeControl(W.serverFence(fence.flags, fence.payload));
       }
       if (this.closed) return;
     }
@@ -389,7 +402,7 @@ export class ClientSession extends EventEmitter {
         } else {
           this.continuousOn = false;
           this.continuousArea = undefined;
-          this.write(W.endOfContinuousUpdates()); // rfbproto: always, even if already off
+          this.writeControl(W.endOfContinuousUpdates()); // rfbproto: always, even if already off
         }
         return;
       case 'ClientFence': {
@@ -397,7 +410,7 @@ export class ClientSession extends EventEmitter {
         // Messages are handled synchronously, so BlockBefore/BlockAfter hold trivially.
         const flags = msg.flags & (FenceFlag.BlockBefore | FenceFlag.BlockAfter | FenceFlag.SyncNext);
         if (flags & FenceFlag.SyncNext) this.syncFence = { flags, payload: msg.payload };
-        else this.write(W.serverFence(flags, msg.payload));
+        else this.writeControl(W.serverFence(flags, msg.payload));
         return;
       }
       case 'SetDesktopSize':
@@ -485,11 +498,11 @@ export class ClientSession extends EventEmitter {
     // Confirm extensions the client cannot use before the server has shown support.
     if (this.caps.fence && !this.fenceConfirmed) {
       this.fenceConfirmed = true;
-      this.write(W.serverFence(FenceFlag.Request, Buffer.alloc(0)));
+      this.writeControl(W.serverFence(FenceFlag.Request, Buffer.alloc(0)));
     }
     if (this.caps.continuousUpdates && this.caps.fence && !this.continuousConfirmed) {
       this.continuousConfirmed = true;
-      this.write(W.endOfContinuousUpdates());
+      this.writeControl(W.endOfContinuousUpdates());
     }
     if (this.caps.qemuKeyEvent && !this.qemuKeyConfirmed && this.options.input && !this.options.viewOnly) {
       this.qemuKeyConfirmed = true;
@@ -509,6 +522,7 @@ export class ClientSession extends EventEmitter {
       return; // rfbproto: incremental requests are ignored while continuous updates run
     }
     this.requestOutstanding = true;
+    this.requestCount++;
     this.requestArea = union(this.requestArea, area);
   }
 
@@ -611,21 +625,6 @@ export class ClientSession extends EventEmitter {
     if (area) this.grid!.markRect(this.pending, area);
   }
 
-  /**
-   * What `r` is encoded from: the shared surface, or for a client that cannot draw the cursor and
-   * a rect the cursor touches, this client's copy of those pixels with the cursor blended in.
-   */
-  private surfaceFor(r: Rect): SurfaceView {
-    const surface = this.display.surface;
-    if (this.drawsOwnCursor()) return surface;
-    const state = this.display.cursor;
-    const bounds = cursorBounds(state, surface.width, surface.height);
-    if (!bounds || !intersect(bounds, r)) return surface;
-    if (this.composite?.length !== surface.data.length) this.composite = Buffer.alloc(surface.data.length);
-    compositeRect(surface, this.composite, r, state!);
-    return { data: this.composite, width: surface.width, height: surface.height };
-  }
-
   private resize(): void {
     if (!this.grid) return; // ServerInit not sent yet: it will carry the new size
     const { width, height } = this.display.surface;
@@ -646,7 +645,7 @@ export class ClientSession extends EventEmitter {
 
   private maybeSendUpdate(): void {
     if (this.closed || !this.grid) return;
-    if (this.waitingForDrain) return;
+    if (this.waitingForDrain || this.batch) return;
     if (this.socket.writableLength > HIGH_WATER) {
       // Coalesce: damage keeps OR-ing into `pending`; nothing is encoded until the client reads.
       this.waitingForDrain = true;
@@ -655,21 +654,10 @@ export class ClientSession extends EventEmitter {
       return;
     }
     const { width, height } = this.display.surface;
-    const noData: Buffer[] = [];
-    for (const a of this.extAnswers) noData.push(W.extendedDesktopSizeRect(a.reason, a.status, width, height));
     const wantsPixels = this.requestOutstanding || this.continuousOn;
-    // Confirmations ride on a requested update; only SetDesktopSize answers go unasked.
-    if (this.qemuKeyAckDue && wantsPixels) {
-      noData.push(W.qemuExtendedKeyEventRect());
-      this.qemuKeyAckDue = false;
-    }
-    if (this.cursorShapeDue && wantsPixels && !this.resizeDue) {
-      const image = this.display.cursor?.image;
-      noData.push(Buffer.concat(this.caps.alphaCursor ? alphaCursorRect(image) : cursorRect(image, this.pf)));
-      this.cursorShapeDue = false;
-    }
 
     if (this.resizeDue && wantsPixels) {
+      const noData = this.takeNoDataRects(wantsPixels);
       // The new size goes alone (REFERENCE §5); the whole new surface follows as pending.
       if (!this.caps.extendedDesktopSize) noData.unshift(W.desktopSizeRect(width, height));
       else if (!this.extAnswers.some((a) => a.reason === DesktopSizeReason.Server))
@@ -686,7 +674,7 @@ export class ClientSession extends EventEmitter {
     const rects = area && !this.resizeDue ? this.grid.toRects(this.pending, area) : [];
     // Queued CopyRects ride on a requested update, like pixels.
     const moves = wantsPixels ? this.moves : [];
-    if (rects.length === 0 && noData.length === 0 && moves.length === 0) {
+    if (rects.length === 0 && moves.length === 0 && !this.hasNoDataRects(wantsPixels)) {
       if (this.requestOutstanding && !this.requestArea) {
         // A request entirely outside the framebuffer: answered, with nothing.
         this.sendUpdate([], []);
@@ -709,32 +697,131 @@ export class ClientSession extends EventEmitter {
     const refreshing = tunable && area !== undefined && this.refresh.includes(1);
     const refreshRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, false), area) : [];
     const normalRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, true), area) : rects;
-    const encodeAll = (list: Rect[]): void => {
-      for (const r of list) {
-        const parts: Buffer[] = [];
-        const n = encoder.encode(this.surfaceFor(r), r, this.pf, parts);
-        for (let i = 0; i < n; i++) encoded.push(i === 0 ? parts : []);
-        if (n === 0 && parts.length) throw new Error('encoder wrote bytes for zero rectangles');
-      }
-    };
-    encodeAll(normalRects);
-    if (refreshRects.length && isTunable(encoder)) {
-      encoder.lossless = true;
-      try {
-        encodeAll(refreshRects);
-      } finally {
-        encoder.lossless = false;
-      }
-    }
     const sentBefore = tunable || this.lossy.includes(1) ? this.pending.slice() : undefined;
     if (area) clearCovered(this.grid, this.pending, area);
+    const jobs = [
+      ...this.splitByCursor(normalRects).map((j) => ({ ...j, lossless: false })),
+      ...this.splitByCursor(refreshRects).map((j) => ({ ...j, lossless: true })),
+    ];
+    if (isBatchEncoder(encoder)) {
+      this.runBatch(encoder, encoded, jobs, sentBefore);
+      return;
+    }
+    for (const job of jobs) {
+      if (tunable) encoder.lossless = job.lossless;
+      try {
+        for (const r of job.rects) {
+          const parts: Buffer[] = [];
+          const n = encoder.encode(job.surface, r, this.pf, parts);
+          for (let i = 0; i < n; i++) encoded.push(i === 0 ? parts : []);
+          if (n === 0 && parts.length) throw new Error('encoder wrote bytes for zero rectangles');
+        }
+      } finally {
+        if (tunable) encoder.lossless = false;
+      }
+    }
     if (sentBefore) this.trackLossy(sentBefore, tunable ? encoder.takeLossyRects() : []);
-    this.sendUpdate(noData, encoded);
+    this.sendUpdate(this.takeNoDataRects(wantsPixels), encoded);
     if (this.requestOutstanding) {
       this.requestOutstanding = false;
       this.requestArea = undefined;
     }
     if (this.continuousOn) this.display.wantFrame();
+  }
+
+  /**
+   * Encodes the update's pixels off the JS thread, then sends it. The surface is held unchanged
+   * meanwhile; damage that arrives keeps OR-ing into `pending` and goes in the next update. An
+   * update overtaken by a mode change is dropped (the client gets the new size and all of it).
+   */
+  private runBatch(encoder: BatchEncoder, head: EncodedRects, jobs: Array<{ surface: SurfaceView; rects: Rect[]; lossless: boolean }>, sentBefore: Uint8Array | undefined): void {
+    const grid = this.grid;
+    const requestsAtStart = this.requestCount;
+    const batch = { after: [] as Buffer[] };
+    this.batch = batch;
+    const tunable = isTunable(encoder);
+    const release = this.display.hold?.();
+    const encodeAll = async (): Promise<EncodedRects> => {
+      try {
+        for (const job of jobs) {
+          if (job.rects.length === 0) continue;
+          if (tunable) encoder.lossless = job.lossless;
+          const done = encoder.encodeBatch(job.surface, job.rects, this.pf);
+          if (tunable) encoder.lossless = false;
+          for (const rect of await done) head.push(rect);
+        }
+        return head;
+      } finally {
+        release?.();
+      }
+    };
+    encodeAll().then(
+      (out) => {
+        this.batch = undefined;
+        this.guard(() => {
+          if (this.grid === grid) {
+            const wantsPixels = this.requestOutstanding || this.continuousOn;
+            if (sentBefore) this.trackLossy(sentBefore, tunable ? encoder.takeLossyRects() : []);
+            this.sendUpdate(this.takeNoDataRects(wantsPixels), out);
+            // Requests that came in while encoding are answered by the next update.
+            if (this.requestCount === requestsAtStart) {
+              this.requestOutstanding = false;
+              this.requestArea = undefined;
+            }
+          } else if (tunable) {
+            encoder.takeLossyRects();
+          }
+          for (const b of batch.after) this.write(b);
+          if (this.continuousOn) this.display.wantFrame();
+          this.maybeSendUpdate();
+        });
+      },
+      (err: Error) => {
+        this.batch = undefined;
+        this.close(`internal error: ${err.message}`);
+      },
+    );
+  }
+
+  /** Whether an update is owed for rects without pixels (answers, confirmations, the cursor shape). */
+  private hasNoDataRects(wantsPixels: boolean): boolean {
+    return this.extAnswers.length > 0 || (wantsPixels && (this.qemuKeyAckDue || (this.cursorShapeDue && !this.resizeDue)));
+  }
+
+  /** The rects without pixels owed now; they are taken (the caller sends them). */
+  private takeNoDataRects(wantsPixels: boolean): Buffer[] {
+    const { width, height } = this.display.surface;
+    const noData: Buffer[] = [];
+    for (const a of this.extAnswers) noData.push(W.extendedDesktopSizeRect(a.reason, a.status, width, height));
+    // Confirmations ride on a requested update; only SetDesktopSize answers go unasked.
+    if (this.qemuKeyAckDue && wantsPixels) {
+      noData.push(W.qemuExtendedKeyEventRect());
+      this.qemuKeyAckDue = false;
+    }
+    if (this.cursorShapeDue && wantsPixels && !this.resizeDue) {
+      const image = this.display.cursor?.image;
+      noData.push(Buffer.concat(this.caps.alphaCursor ? alphaCursorRect(image) : cursorRect(image, this.pf)));
+      this.cursorShapeDue = false;
+    }
+    return noData;
+  }
+
+  /**
+   * `rects` grouped by what they are encoded from: the shared surface, or for a client that
+   * cannot draw the cursor, this client's copy of the rects the cursor touches with it blended in.
+   */
+  private splitByCursor(rects: Rect[]): Array<{ surface: SurfaceView; rects: Rect[] }> {
+    const surface = this.display.surface;
+    const state = this.display.cursor;
+    const bounds = this.drawsOwnCursor() ? undefined : cursorBounds(state, surface.width, surface.height);
+    if (!bounds || rects.length === 0) return rects.length ? [{ surface, rects }] : [];
+    const plain: Rect[] = [], touched: Rect[] = [];
+    for (const r of rects) (intersect(bounds, r) ? touched : plain).push(r);
+    if (touched.length === 0) return [{ surface, rects: plain }];
+    if (this.composite?.length !== surface.data.length) this.composite = Buffer.alloc(surface.data.length);
+    for (const r of touched) compositeRect(surface, this.composite, r, state!);
+    const composite = { data: this.composite, width: surface.width, height: surface.height };
+    return plain.length ? [{ surface, rects: plain }, { surface: composite, rects: touched }] : [{ surface: composite, rects: touched }];
   }
 
   /**

@@ -64,6 +64,9 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private wanted = false;
   private timer: NodeJS.Timeout | undefined;
   private capturing = false;
+  /** Encoders reading the surface off the JS thread (see hold); captures wait for them. */
+  private holders = 0;
+  private released: (() => void) | undefined;
   private lastTickAt = -Infinity;
   private closed = false;
   private lastProblem: string | undefined;
@@ -119,6 +122,27 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.schedule(Math.max(0, this.lastTickAt + this.interval.ms - performance.now()));
   }
 
+  hold(): () => void {
+    this.holders++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.holders === 0) this.released?.();
+    };
+  }
+
+  /** Resolves once no encoder holds the surface. */
+  private surfaceFree(): Promise<void> {
+    if (this.holders === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.released = () => {
+        this.released = undefined;
+        resolve();
+      };
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
@@ -132,8 +156,10 @@ export class CapturedDisplay extends EventEmitter implements Display {
       void this.tick().then((changed) => {
         if (this.closed) return;
         const next = this.interval.next(changed);
-        // Damage satisfies the wish; sessions that still want more ask again.
-        if (this.wanted) this.schedule(next);
+        // Damage satisfies the wish; sessions that still want more ask again. While the picture
+        // changes, the next frame is captured ahead anyway: a client's next request then finds
+        // it ready instead of waiting for a poll, the guest's answer and a capture.
+        if (this.wanted || (this.interval.active && this.listenerCount('damage') > 0)) this.schedule(next);
       });
     }, delayMs);
   }
@@ -145,6 +171,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.lastTickAt = performance.now();
     try {
       const frame = await this.source.nextFrame();
+      // Everything below may write the surface.
+      await this.surfaceFree();
       if (this.closed) return false;
       const changed = frame.kind === 'no-signal' ? this.showNoSignal(frame.reason) : await this.capturePlane(frame.mapping, frame.plane);
       return this.pollCursor() || changed;

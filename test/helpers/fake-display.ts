@@ -19,6 +19,17 @@ export class FakeDisplay extends EventEmitter implements Display {
     this.grid = new TileGrid(width, height, tileSize);
   }
 
+  /** Holds taken by encoders (see Display.hold) and not yet released. */
+  holds = 0;
+  hold(): () => void {
+    this.holds++;
+    let done = false;
+    return () => {
+      if (!done) this.holds--;
+      done = true;
+    };
+  }
+
   wantFrame(): void {
     this.wantFrameCalls++;
     this.emit('want');

@@ -98,6 +98,48 @@ describe('CapturedDisplay', () => {
     expect(source.calls).toBe(atClose);
   });
 
+  it('does not write the surface while an encoder holds it, and captures once it is released', async () => {
+    const f = fileWith(Buffer.alloc(64 * 32 * 4, 0x10));
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(64, 32) })), {
+      name: 't', maxFps: 200, log: () => {},
+    });
+    await display.start();
+    const release = display.hold();
+    f.mapping.writeU32((5 * 64 + 40) * 4, 0x00123456);
+    let damaged = false;
+    display.once('damage', () => (damaged = true));
+    display.wantFrame();
+    await sleep(80);
+    expect(damaged).toBe(false);
+    expect(display.surface.data.readUInt32LE((5 * 64 + 40) * 4)).toBe(0x10101010 & 0x00ffffff);
+    const damage = nextEvent<Uint8Array>(display, 'damage');
+    release();
+    release(); // a second call is harmless
+    await damage;
+    expect(display.surface.data.readUInt32LE((5 * 64 + 40) * 4)).toBe(0x00123456);
+    await display.close();
+  });
+
+  it('keeps capturing ahead while the picture changes and a client listens, and stops once it is still', async () => {
+    const f = fileWith(Buffer.alloc(32 * 32 * 4));
+    const source = new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(32, 32) }));
+    const display = new CapturedDisplay(source, { name: 't', maxFps: 200, log: () => {}, idleIntervalMs: 20 });
+    await display.start();
+    let damages = 0;
+    display.on('damage', () => damages++);
+    let n = 0;
+    const drawing = setInterval(() => f.mapping.writeU32(0, ++n), 10);
+    display.wantFrame(); // once: no session asks again
+    await sleep(200);
+    clearInterval(drawing);
+    expect(damages).toBeGreaterThan(3);
+    await sleep(100);
+    const still = source.calls;
+    await sleep(150);
+    expect(source.calls).toBe(still);
+    await display.close();
+  });
+
   it('shows a "no signal" screen once per reason, and the picture again when the guest is back', async () => {
     const f = fileWith(Buffer.alloc(64 * 48 * 4, 0x33));
     let frame: Frame = { kind: 'no-signal', reason: 'guest is not scanning out' };

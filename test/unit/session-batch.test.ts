@@ -1,0 +1,194 @@
+// A session whose encoder works off the JS thread (BatchEncoder): the update goes out when the
+// batch settles, the surface is held meanwhile, messages caused meanwhile keep their order, and
+// damage that arrives meanwhile goes in the next update. The encoder here is Raw behind a
+// deliberately slow promise, so every step of the session's asynchrony is exercised.
+import { createServer, type Server } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ClientSession } from '../../src/server/session.js';
+import { FakeDisplay } from '../helpers/fake-display.js';
+import { RfbConnection } from '../helpers/decoding-client.js';
+import { handshakeNone } from '../helpers/rfb-handshake.js';
+import type { EncodedRects, Rect, SurfaceView } from '../../src/rfb/encodings/types.js';
+import type { PixelFormat } from '../../src/rfb/pixel-format.js';
+
+const SLOW_ENCODING = 0; // Raw on the wire
+let batchDelayMs = 60;
+let batchesStarted = 0;
+
+vi.mock('../../src/rfb/encodings/index.js', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('../../src/rfb/encodings/index.js')>();
+  const { RawEncoder } = await import('../../src/rfb/encodings/raw.js');
+  class SlowBatchRaw extends RawEncoder {
+    async encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<EncodedRects> {
+      batchesStarted++;
+      // Read the pixels only at the end, as a worker thread would while the batch runs.
+      await new Promise((r) => setTimeout(r, batchDelayMs));
+      return rects.map((r) => {
+        const parts: Buffer[] = [];
+        this.encode(surface, r, pf, parts);
+        return parts;
+      });
+    }
+  }
+  return { ...orig, createEncoder: (e: number, o?: object) => (e === SLOW_ENCODING ? new SlowBatchRaw() : orig.createEncoder(e, o)) };
+});
+
+const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
+const FENCE = -312;
+
+class Client extends RfbConnection {
+  width = 0;
+  height = 0;
+  fb = Buffer.alloc(0);
+  async handshake(): Promise<void> {
+    ({ width: this.width, height: this.height } = await handshakeNone({ read: (n) => this.read(n), send: (b) => this.send(b) }));
+    this.fb = Buffer.alloc(this.width * this.height * 4);
+  }
+  setEncodings(list: number[]): void {
+    const b = Buffer.alloc(4 + 4 * list.length);
+    b.writeUInt8(2, 0);
+    b.writeUInt16BE(list.length, 2);
+    list.forEach((e, i) => b.writeInt32BE(e, 4 + 4 * i));
+    this.send([...b]);
+  }
+  request(incremental: boolean): void {
+    this.send([3, incremental ? 1 : 0, 0, 0, 0, 0, ...u16(this.width), ...u16(this.height)]);
+  }
+  fence(flags: number, payload: number[]): void {
+    this.send([248, 0, 0, 0, (flags >>> 24) & 0xff, (flags >>> 16) & 0xff, (flags >>> 8) & 0xff, flags & 0xff, payload.length, ...payload]);
+  }
+  /** Next server message: an update (Raw rects applied to fb) or a fence. */
+  async next(): Promise<{ type: 'update'; rects: Rect[] } | { type: 'fence'; payload: number[] }> {
+    const type = (await this.read(1))[0];
+    if (type === 248) {
+      const h = await this.read(8);
+      return { type: 'fence', payload: [...(await this.read(h[7]!))] };
+    }
+    if (type !== 0) throw new Error(`unexpected message ${type}`);
+    const count = (await this.read(3)).readUInt16BE(1);
+    const rects: Rect[] = [];
+    for (let i = 0; i < count; i++) {
+      const h = await this.read(12);
+      const r = { x: h.readUInt16BE(0), y: h.readUInt16BE(2), w: h.readUInt16BE(4), h: h.readUInt16BE(6) };
+      expect(h.readInt32BE(8)).toBe(0);
+      const data = await this.read(r.w * r.h * 4);
+      for (let y = 0; y < r.h; y++) data.copy(this.fb, ((r.y + y) * this.width + r.x) * 4, y * r.w * 4, (y + 1) * r.w * 4);
+      rects.push(r);
+    }
+    return { type: 'update', rects };
+  }
+}
+
+let server: Server | undefined;
+const sessions: ClientSession[] = [];
+afterEach(async () => {
+  for (const s of sessions.splice(0)) s.close('test over');
+  if (server) await new Promise((r) => server!.close(r));
+  server = undefined;
+  batchDelayMs = 60;
+});
+
+async function serve(d: FakeDisplay): Promise<Client> {
+  server = createServer((socket) => sessions.push(new ClientSession(socket, d, { viewOnly: true, log: () => {} })));
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const c = await Client.connect((server.address() as { port: number }).port);
+  c.socket.setNoDelay(true); // the steps below time small messages; Nagle would hold them back
+  await c.handshake();
+  return c;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sameAsSurface = (c: Client, d: FakeDisplay) => {
+  const s = d.surface.data;
+  for (let i = 0; i < s.length; i += 4) if (s.readUIntLE(i, 3) !== c.fb.readUIntLE(i, 3)) return false;
+  return true;
+};
+
+describe('ClientSession with an encoder that works off the JS thread', () => {
+  it('holds the surface while encoding, and sends exactly its pixels', async () => {
+    const d = new FakeDisplay(96, 64);
+    d.fillPattern(3);
+    const c = await serve(d);
+    c.setEncodings([SLOW_ENCODING]);
+    c.request(false);
+    await sleep(20);
+    expect(d.holds).toBe(1);
+    const m = await c.next();
+    expect(m.type).toBe('update');
+    expect(d.holds).toBe(0);
+    expect(sameAsSurface(c, d)).toBe(true);
+  });
+
+  it('a fence answer caused during the encoding follows that update on the wire', async () => {
+    const d = new FakeDisplay(64, 32);
+    d.fillPattern(1);
+    const c = await serve(d);
+    c.setEncodings([SLOW_ENCODING, FENCE]);
+    expect((await c.next()).type).toBe('fence'); // the server's own confirmation fence
+    c.request(false);
+    await sleep(20);
+    c.fence(0x80000000 | 1, [7, 8]); // Request | BlockBefore
+    const first = await c.next();
+    const second = await c.next();
+    expect(first.type).toBe('update');
+    expect(second).toEqual({ type: 'fence', payload: [7, 8] });
+  });
+
+  it('damage during the encoding goes in the next update; one batch at a time', async () => {
+    const d = new FakeDisplay(128, 64, 16);
+    d.fillPattern(2);
+    const c = await serve(d);
+    c.setEncodings([SLOW_ENCODING]);
+    c.request(false);
+    await sleep(20);
+    const started = batchesStarted;
+    // While the first batch runs: new pixels (a real display would wait for the hold; here
+    // they change at once) and an incremental request from the client.
+    d.paint({ x: 100, y: 40, w: 10, h: 10 }, 200, 10, 20);
+    c.request(true);
+    await sleep(10);
+    expect(batchesStarted).toBe(started); // no second batch while the first runs
+    await c.next();
+    const second = await c.next();
+    expect(second.type === 'update' && second.rects).toEqual([{ x: 96, y: 32, w: 16, h: 32 }]);
+    expect(sameAsSurface(c, d)).toBe(true);
+  });
+
+  it('a client that leaves while its update is encoded releases the hold and nothing breaks', async () => {
+    const d = new FakeDisplay(64, 64);
+    const c = await serve(d);
+    c.setEncodings([SLOW_ENCODING]);
+    c.request(false);
+    await sleep(20);
+    expect(d.holds).toBe(1);
+    c.close();
+    await sleep(120);
+    expect(d.holds).toBe(0);
+    expect(sessions[0]!.isClosed).toBe(true);
+  });
+
+  it('an update overtaken by a mode change is dropped: the client gets the new size, then all of it', async () => {
+    const d = new FakeDisplay(64, 64);
+    d.fillPattern(4);
+    const c = await serve(d);
+    const DESKTOP_SIZE = -223;
+    c.setEncodings([SLOW_ENCODING, DESKTOP_SIZE]);
+    c.request(false);
+    await sleep(20);
+    d.resize(80, 48);
+    d.fillPattern(5);
+    // The first message is the new size (a DesktopSize rect, no pixels).
+    const type = (await c.read(1))[0];
+    expect(type).toBe(0);
+    const count = (await c.read(3)).readUInt16BE(1);
+    expect(count).toBe(1);
+    const h = await c.read(12);
+    expect([h.readUInt16BE(4), h.readUInt16BE(6), h.readInt32BE(8)]).toEqual([80, 48, DESKTOP_SIZE]);
+    c.width = 80;
+    c.height = 48;
+    c.fb = Buffer.alloc(80 * 48 * 4);
+    c.request(true);
+    await c.next();
+    expect(sameAsSurface(c, d)).toBe(true);
+  });
+});
