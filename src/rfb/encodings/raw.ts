@@ -23,9 +23,21 @@ export function rectHeader(rect: Rect, encoding: number): Buffer {
  * A batch's rects written in one go as `buf`: all bytes in the first entry, one empty entry
  * for each further non-empty rect (empty rects put nothing on the wire).
  */
-export function oneBufferForRects(buf: Buffer, rects: readonly Rect[]): EncodedRects {
-  const count = rects.filter((r) => r.w > 0 && r.h > 0).length;
-  return Array.from({ length: count }, (_, i) => (i === 0 ? [buf] : []));
+/**
+ * The batch's one Buffer cut into one entry per rectangle (views, no copies): a session that
+ * must split an update of more than 65534 rectangles cuts between entries.
+ */
+export function oneBufferForRects(buf: Buffer, rects: readonly Rect[], bytesPerPixel: number): EncodedRects {
+  const out: EncodedRects = [];
+  let off = 0;
+  for (const r of rects) {
+    if (r.w <= 0 || r.h <= 0) continue;
+    const end = off + 12 + r.w * r.h * bytesPerPixel;
+    out.push([buf.subarray(off, end)]);
+    off = end;
+  }
+  if (off !== buf.length) throw new Error(`raw batch is ${buf.length} bytes, expected ${off}`);
+  return out;
 }
 
 export class RawEncoder implements BatchEncoder {
@@ -44,11 +56,11 @@ export class RawEncoder implements BatchEncoder {
     for (const r of rects) if (r.w > 0 && r.h > 0) bytes += 12 + r.w * r.h * (pf.bitsPerPixel >> 3);
     if (bytes < RAW_ASYNC_MIN_BYTES) {
       try {
-        return Promise.resolve(oneBufferForRects(native.rawEncodeSync(surface, rects, pf), rects));
+        return Promise.resolve(oneBufferForRects(native.rawEncodeSync(surface, rects, pf), rects, pf.bitsPerPixel >> 3));
       } catch (err) {
         return Promise.reject(err as Error);
       }
     }
-    return native.rawEncode(surface, rects, pf).then((buf) => oneBufferForRects(buf, rects));
+    return native.rawEncode(surface, rects, pf).then((buf) => oneBufferForRects(buf, rects, pf.bitsPerPixel >> 3));
   }
 }

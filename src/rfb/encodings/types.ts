@@ -28,9 +28,9 @@ export interface Encoder {
 }
 
 /**
- * The rectangles an encoder wrote for a batch, one entry per rectangle on the wire (an
- * encoder writing several rectangles in one go puts all their bytes in the first entry and
- * leaves the others empty), headers included.
+ * The rectangles an encoder wrote for a batch, one entry per rectangle on the wire, headers
+ * included (views into one buffer are fine). Never all bytes in one entry: a session whose
+ * client lacks LastRect splits an update of more than 65534 rectangles between entries.
  */
 export type EncodedRects = Buffer[][];
 

@@ -8,7 +8,6 @@
 import { native, type NativeZStream } from '../../native.js';
 import { TranslatorCache, cpixelLayout, type PixelFormat, type PixelTranslator } from '../pixel-format.js';
 import { ColourTable } from './palette.js';
-import { oneBufferForRects } from './raw.js';
 import type { BatchEncoder, EncodedRects, Rect, SurfaceView } from './types.js';
 
 export const ENCODING_ZRLE = 16;
@@ -68,7 +67,7 @@ export class ZrleEncoder implements BatchEncoder {
 
   /** Every rect off the JS thread; all bytes in the first entry (one zlib chunk per rect). */
   encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<EncodedRects> {
-    return native.zrleEncode(this.zstream, surface, rects, pf).then((buf) => oneBufferForRects(buf, rects));
+    return native.zrleEncode(this.zstream, surface, rects, pf).then((buf) => splitZrleRects(buf));
   }
 }
 
@@ -244,4 +243,22 @@ export class ZrleTileEncoder {
     buf[off++] = r;
     return off;
   }
+}
+
+/**
+ * The batch's one Buffer cut into one entry per rectangle (views, no copies; each is a 12-byte
+ * header, a u32 length and that many zlib bytes): a session that must split an update of more
+ * than 65534 rectangles cuts between entries.
+ */
+function splitZrleRects(buf: Buffer): EncodedRects {
+  const out: EncodedRects = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (off + 16 > buf.length) throw new Error('zrle batch ends inside a rectangle header');
+    const end = off + 16 + buf.readUInt32BE(off + 12);
+    if (end > buf.length) throw new Error('zrle batch ends inside a rectangle');
+    out.push([buf.subarray(off, end)]);
+    off = end;
+  }
+  return out;
 }
