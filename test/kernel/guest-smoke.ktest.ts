@@ -40,6 +40,7 @@ test('guest boots, creates mdevs, loads the addon, and a host forward reaches it
   console.log(`guest phases: ${formatPhases(r.phases)}`);
   expect(r.timedOut).toBe(false);
   expect(r.code).toBe(0);
+  expect(r.kernelComplaints).toEqual([]); // e.g. "BUG: Bad page state" from a driver, after all checks passed
   expect(guest.lines).toContain('smoke: OK');
   expect(guest.lines.some((l) => /^smoke: \/dev\/vfio: 0 1 2 vfio\s*$/.test(l))).toBe(true);
   expect(guest.lines.some((l) => /^smoke: node v\d+\S* addon exports: \S/.test(l))).toBe(true);

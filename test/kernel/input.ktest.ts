@@ -170,4 +170,5 @@ test('keys and clicks from a VNC client arrive in the guest\'s evdev devices; Se
   console.log(`input ktest: boot ${s(t0, tReady)}, input ${s(tReady, tInput)}, resize ${s(tInput, tResize)}; guest ${formatPhases(r.phases)}`);
   expect(r.timedOut).toBe(false);
   expect(r.code).toBe(0);
+  expect(r.kernelComplaints).toEqual([]); // e.g. "BUG: Bad page state" from a driver, after all checks passed
 }, 600_000);

@@ -67,6 +67,7 @@ packages=(
   kmod                     # depmod / modprobe --show-depends on the unpacked tree
   cpio                     # initramfs archive
   make                     # out-of-tree module build
+  patch                    # mbochs_rw.patch
   linux-source-6.1         # samples/vfio-mdev/*.c
   "linux-headers-$kver"    # build the samples for exactly this kernel (pulls gcc-12)
 )
@@ -117,22 +118,24 @@ if [ ! -f "$src/mbochs.c" ]; then
 fi
 
 mods="$kdir/samples"
-# The build is keyed by the sources, the kernel and the patch below.
-# mbochs_rw: stock mbochs exports read-only dma-bufs (mmap -> EINVAL). The
-# copy exports them O_RDWR, and renames its class/parent/driver ("mbochs"
-# -> "mbochs_rw") so that it can be loaded next to the stock module in the
+# The build is keyed by the sources, the kernel and the patch.
+# mbochs_rw (test/kernel/mbochs_rw.patch): stock mbochs exports read-only
+# dma-bufs (mmap -> EINVAL), and its dma-buf references are wrong (a released
+# dma-buf exported again frees pages still in use: "BUG: Bad page state"; a
+# live one handed out twice shares one file reference). The copy exports them
+# O_RDWR, fixes those references, and renames its class/parent/driver
+# ("mbochs" -> "mbochs_rw") so that it loads next to the stock module in the
 # same boot: /sys/class/mdev_bus/mbochs_rw, types mbochs_rw-small/-medium/-large.
-rw_patch=(-e 's/"mbochs"/"mbochs_rw"/'
-          -e 's/^\(\s*\)exp_info\.priv = dmabuf;$/&\n\1exp_info.flags = O_RDWR;/')
+rw_patch=${VGPU_MBOCHS_RW_PATCH:-$here/mbochs_rw.patch}  # override: e.g. to see the fixture test catch a bad patch
 kbuild='obj-m := mdpy.o mbochs.o mbochs_rw.o'
-key="$srcver $kver $( { cat "$src"/*.c "$src"/*.h; echo "${rw_patch[*]} $kbuild"; } | sha256sum | cut -c1-16)"
+key="$srcver $kver $( { cat "$src"/*.c "$src"/*.h "$rw_patch"; echo "$kbuild"; } | sha256sum | cut -c1-16)"
 if [ ! -f "$mods/built.key" ] || [ "$(cat "$mods/built.key")" != "$key" ]; then
   rm -rf "$mods"
   mkdir -p "$mods"
   cp "$src/mdpy.c" "$src/mbochs.c" "$src/mdpy-defs.h" "$mods/"
-  sed "${rw_patch[@]}" "$src/mbochs.c" > "$mods/mbochs_rw.c"
-  [ "$(grep -c 'exp_info.flags = O_RDWR;' "$mods/mbochs_rw.c")" = 1 ] || die "mbochs_rw patch did not apply (exp_info)"
-  [ "$(grep -c '"mbochs_rw"' "$mods/mbochs_rw.c")" = 3 ] || die "mbochs_rw patch did not apply (names)"
+  # No fuzz: a source update that changes the patched code must fail here, loudly.
+  patch -s -F0 -o "$mods/mbochs_rw.c" "$src/mbochs.c" "$rw_patch" >"$mods/patch.log" 2>&1 ||
+    { cat "$mods/patch.log" >&2; die "mbochs_rw.patch does not apply to linux-source $srcver"; }
   echo "$kbuild" > "$mods/Kbuild"
   make -s -C "/usr/src/linux-headers-$kver" M="$mods" -j2 modules >"$mods/build.log" 2>&1 ||
     { cat "$mods/build.log" >&2; die "sample module build failed"; }

@@ -29,6 +29,8 @@ export interface GuestResult {
   phases: GuestPhases;
   consoleLog: string;
   resultsDir: string;
+  /** The guest kernel's "BUG:" / "WARNING:" / "Oops" / "Bad page" lines, each once ([] when clean). */
+  kernelComplaints: string[];
   error?: string;
 }
 

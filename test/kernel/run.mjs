@@ -27,6 +27,14 @@ const MILESTONES = [
   ['scriptDone', /^vgpu-init: script took/],
 ];
 
+/**
+ * A kernel complaint on the console (raw, or listed from dmesg by init.sh's halt as
+ * "vgpu-init: kernel: …"): memory-state BUGs, WARNINGs, oopses. Not soft lockups or RCU stalls,
+ * which a busy host causes under TCG.
+ */
+const KERNEL_COMPLAINT = /^(?:vgpu-init: kernel: )?(\[\s*\d+\.\d+\] (?:BUG:|WARNING:|Oops|kernel BUG|Bad page|general protection|page dumped because).*)$/;
+const TCG_STARVED = /soft lockup|rcu.*stall/;
+
 let prepared = null;
 
 // Guests still running when this process exits are killed with it.
@@ -118,8 +126,9 @@ function shellQuote(v) {
  * echo (true: print timestamped console lines to stderr; or a function(line)),
  * qemuArgs (extra QEMU arguments, e.g. ['-qmp', 'unix:PATH,server=on,wait=off']).
  * Returns a Guest: { lines, consoleLog, resultsDir, waitFor(re, ms), stop(), exited }.
- * exited resolves to { code, timedOut, seconds, phases, signal }: code is the
- * guest script's exit code, or null when the guest never wrote one.
+ * exited resolves to { code, timedOut, seconds, phases, signal, kernelComplaints }: code is
+ * the guest script's exit code, or null when the guest never wrote one; kernelComplaints the
+ * guest kernel's BUG/WARNING/Oops lines, each once (see KERNEL_COMPLAINT).
  */
 export function startGuest(options) {
   const {
@@ -190,6 +199,7 @@ export function startGuest(options) {
   const qemu = spawn('nice', ['-n', '5', 'qemu-system-x86_64', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(qemu);
   const lines = [];
+  const kernelComplaints = [];
   const phases = { prepare: guest.prepareSeconds ?? 0 };
   const waiters = new Set();
   const print = typeof echo === 'function' ? echo : echo ? (l) => process.stderr.write(`${l}\n`) : null;
@@ -201,6 +211,8 @@ export function startGuest(options) {
     if (print) print(stamped);
     if (source !== 'console') return;
     lines.push(text);
+    const complaint = KERNEL_COMPLAINT.exec(text)?.[1];
+    if (complaint && !TCG_STARVED.test(complaint) && !kernelComplaints.includes(complaint)) kernelComplaints.push(complaint);
     for (const [name, re] of MILESTONES) if (phases[name] === undefined && re.test(text)) phases[name] = since();
     for (const w of waiters) {
       if (w.re.test(text)) {
@@ -256,7 +268,7 @@ export function startGuest(options) {
         // no exit code: the guest died, was stopped, or timed out
       }
       phases.total = since();
-      const result = { code, timedOut, signal, qemuStatus: status, seconds: since(), phases, consoleLog, resultsDir };
+      const result = { code, timedOut, signal, qemuStatus: status, seconds: since(), phases, consoleLog, resultsDir, kernelComplaints };
       if (spawnError) result.error = spawnError.message;
       for (const w of waiters) w.fail(new Error(`guest exited before a console line matched ${w.re} (see ${consoleLog})`));
       waiters.clear();
@@ -357,6 +369,7 @@ async function main() {
   const why = r.timedOut ? ' (timed out)' : r.error ? ` (${r.error})` : r.code === null ? ' (no exit code: the guest died; see the console log)' : '';
   console.error(`run.mjs: ${formatPhases(r.phases)}; wall ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   console.error(`run.mjs: guest script exit ${r.code ?? '-'}${why}; console log ${r.consoleLog}`);
+  if (r.kernelComplaints.length) console.error(`run.mjs: the guest kernel complained ${r.kernelComplaints.length} times, first: ${r.kernelComplaints[0]}`);
   return r.code ?? 1;
 }
 

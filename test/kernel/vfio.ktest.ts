@@ -56,4 +56,5 @@ test('vfio source on mdpy / mbochs_rw / stock mbochs, attached to a painter; a V
   );
   expect(r.timedOut).toBe(false);
   expect(r.code).toBe(0);
+  expect(r.kernelComplaints).toEqual([]); // e.g. "BUG: Bad page state" from a driver, after all checks passed
 });

@@ -25,6 +25,10 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 echo "vgpu-init: /init reached at $(uptime_s) s (kernel $(uname -r))"
 
 halt() { # halt CODE: record the exit code (if the share is there) and power off
+  # The kernel's complaints, whole ('quiet' keeps WARNINGs and dumps off the console); run.mjs
+  # collects them as kernelComplaints. Soft lockups and RCU stalls are TCG starved by a busy host.
+  dmesg | grep -E '\] (BUG:|WARNING:|Oops|kernel BUG|Bad page|general protection|page dumped because)' |
+    grep -vE 'soft lockup|rcu.*stall' | sed 's/^/vgpu-init: kernel: /'
   if grep -q ' /results 9p ' /proc/mounts; then
     echo "$1" > /results/exit-code
     sync
