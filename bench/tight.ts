@@ -1,10 +1,14 @@
 // Tight against ZRLE on 1920×1080 frames (desktop, text, plasma, noise): bytes and ms per
 // whole frame, Tight lossless, Tight + JPEG (quality level 6), TightPNG; and the cost of
 // one 64×64 JPEG. Encoders are fresh per picture but warmed up once (their zlib streams
-// carry over between runs, as on a real connection).
+// carry over between runs, as on a real connection). Then encodeBatch against encode()
+// (wall time and time on the JS thread), the gradient filter against memcpy, and gradient
+// against copy filter: bytes and deflate time at zlib levels 1 and 2.
 import { performance } from 'node:perf_hooks';
 import { SERVER_PIXEL_FORMAT } from '../src/rfb/pixel-format.js';
+import { native } from '../src/native.js';
 import { ENCODING_ZRLE, createEncoder, encoderOptionsFrom, TightEncoder } from '../src/rfb/encodings/index.js';
+import { tightPieces } from '../src/rfb/encodings/tight.js';
 import { JpegCompressor } from '../src/rfb/encodings/tight-jpeg.js';
 import type { Encoder, SurfaceView } from '../src/rfb/encodings/types.js';
 import { H, frame, rng, timeWholeFrame } from './lib/frames.js';
@@ -87,6 +91,82 @@ export async function run(): Promise<void> {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) size = jpeg.compress(surface, { x: (i * 64) % 1856, y: 64 * (i % 16), w: 64, h: 64 }, 79, '444').length;
   console.log(`JPEG 64x64 q79 4:4:4: ${(((performance.now() - t0) / n) * 1000).toFixed(0)} µs per call, ${size} bytes`);
+
+  await batchAgainstSync(pictures);
+  gradientFilter(pictures);
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/**
+ * encodeBatch against encode() on the same whole frame, fresh encoders warmed up once: wall
+ * time, and how long the JS thread is held (the batch: until its promise is returned; sync:
+ * all of it). Both in the same run, alternating.
+ */
+async function batchAgainstSync(pictures: Array<[string, SurfaceView]>): Promise<void> {
+  console.log('\nencodeBatch vs encode(), whole 1080p frame, median of 7 (ratios batch/sync)');
+  for (const [pname, surface] of pictures.filter(([n]) => n === 'plasma' || n === 'noise' || n === 'desktop')) {
+    for (const [mode, opts] of [['lossless', []], ['JPEG q6', [-32 + 6]]] as Array<[string, number[]]>) {
+      const sync = new TightEncoder(false, encoderOptionsFrom(opts));
+      const batch = new TightEncoder(false, encoderOptionsFrom(opts));
+      const rect = [{ x: 0, y: 0, w: surface.width, h: surface.height }];
+      sync.encode(surface, rect[0]!, SERVER_PIXEL_FORMAT, []);
+      await batch.encodeBatch(surface, rect, SERVER_PIXEL_FORMAT);
+      const syncMs: number[] = [], batchMs: number[] = [], blockedMs: number[] = [];
+      let syncBytes = 0, batchBytes = 0;
+      for (let i = 0; i < 7; i++) {
+        const out: Buffer[] = [];
+        let t0 = performance.now();
+        sync.encode(surface, rect[0]!, SERVER_PIXEL_FORMAT, out);
+        syncMs.push(performance.now() - t0);
+        syncBytes = out.reduce((n, b) => n + b.length, 0);
+        t0 = performance.now();
+        const p = batch.encodeBatch(surface, rect, SERVER_PIXEL_FORMAT);
+        blockedMs.push(performance.now() - t0);
+        const entries = await p;
+        batchMs.push(performance.now() - t0);
+        batchBytes = entries.flat().reduce((n, b) => n + b.length, 0);
+      }
+      const s = median(syncMs), b = median(batchMs), j = median(blockedMs);
+      console.log(`${pname.padEnd(8)} ${mode.padEnd(9)} sync ${s.toFixed(1).padStart(6)} ms  batch ${b.toFixed(1).padStart(6)} ms (${(b / s).toFixed(2)}x)  JS thread held ${j.toFixed(1).padStart(5)} ms (${(j / s).toFixed(2)}x of sync)  bytes batch/sync ${(batchBytes / syncBytes).toFixed(3)}`);
+    }
+  }
+}
+
+/**
+ * The gradient filter on its own (against a memcpy of the same rows, and the copy filter),
+ * then what it buys: a whole frame cut into Tight's pieces, each filtered and deflated on one
+ * thread through a fresh stream per level, bytes and time with the copy and gradient filters.
+ */
+function gradientFilter(pictures: Array<[string, SurfaceView]>): void {
+  const plasma = pictures.find(([n]) => n === 'plasma')![1];
+  const whole = { src: plasma.data, stride: plasma.width * 4, x: 0, y: 0, w: plasma.width, h: plasma.height };
+  const runs = 20;
+  const [grad, copyRows] = native.tightFilterBench({ ...whole, filter: 2 }, runs);
+  const [copy] = native.tightFilterBench({ ...whole, filter: 0 }, runs);
+  console.log(`\ngradient filter, 1080p plasma: ${((grad / runs) * 1000).toFixed(2)} ms per frame = ${(grad / copyRows).toFixed(2)}x a memcpy of the rows, ${(grad / copy).toFixed(2)}x the copy filter (XRGB -> RGB)`);
+  console.log('filter + deflate per 64 Ki-pixel piece, one thread (ratios gradient/copy):');
+  for (const [pname, surface] of pictures) {
+    if (pname === 'noise') continue; // goes stored either way
+    const pieces = [...tightPieces({ x: 0, y: 0, w: surface.width, h: surface.height })];
+    for (const level of [1, 2]) {
+      const result: Record<string, { bytes: number; ms: number }> = {};
+      for (const filter of [0, 2] as const) {
+        const times: number[] = [];
+        let bytes = 0;
+        for (let run = 0; run < 5; run++) {
+          const z = new native.ZStream(level, Infinity);
+          bytes = 0;
+          const t0 = performance.now();
+          for (const p of pieces) bytes += z.deflate(native.tightFilter({ src: surface.data, stride: surface.width * 4, ...p, filter })).length;
+          times.push(performance.now() - t0);
+        }
+        result[filter] = { bytes, ms: median(times) };
+      }
+      const c = result[0]!, g = result[2]!;
+      console.log(`${pname.padEnd(8)} zlib ${level}: copy ${(c.bytes / 1024).toFixed(0).padStart(5)} KiB ${c.ms.toFixed(1).padStart(6)} ms   gradient ${(g.bytes / 1024).toFixed(0).padStart(5)} KiB ${g.ms.toFixed(1).padStart(6)} ms   bytes ${(g.bytes / c.bytes).toFixed(2)}x  time ${(g.ms / c.ms).toFixed(2)}x`);
+    }
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await run();

@@ -38,7 +38,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("capture", Napi::Function::New(env, vgpu::Capture, "capture"));
   exports.Set("captureSync", Napi::Function::New(env, vgpu::CaptureSync, "captureSync"));
   exports.Set("tightFilter", Napi::Function::New(env, vgpu::TightFilter, "tightFilter"));
-  exports.Set("tightFilterAsync", Napi::Function::New(env, vgpu::TightFilterAsync, "tightFilterAsync"));
+  exports.Set("tightSampleRatio", Napi::Function::New(env, vgpu::TightSampleRatio, "tightSampleRatio"));
+  exports.Set("tightDeflateAsync", Napi::Function::New(env, vgpu::TightDeflateAsync, "tightDeflateAsync"));
   exports.Set("tightFilterBench", Napi::Function::New(env, vgpu::TightFilterBench, "tightFilterBench"));
   exports.Set("memcpyBench", Napi::Function::New(env, vgpu::MemcpyBench, "memcpyBench"));
   exports.Set("supportedFourccs", Napi::Function::New(env, vgpu::SupportedFourccs, "supportedFourccs"));

@@ -1,6 +1,6 @@
 // Tight's pixel filters (rfbproto "Tight Encoding", basic compression) in native code, so a
-// full-colour rect's data is made — and, given one of the connection's ZStreams, deflated —
-// off the JS thread:
+// full-colour rect's data is made — and, with each zlib stream's other inputs of a batch,
+// deflated — off the JS thread:
 //  - copy of the canonical XRGB8888 surface as 24-bit TPIXELs (R, G, B);
 //  - the gradient filter (filter id 2): each colour component minus its prediction
 //    clamp(left + above − aboveleft, 0, max), modulo max + 1, pixels outside the rect being 0.
@@ -13,8 +13,10 @@ namespace vgpu {
 
 /** tightFilter(job): the filtered bytes, synchronously. */
 Napi::Value TightFilter(const Napi::CallbackInfo& info);
-/** tightFilterAsync(job, zstream?): the filtered bytes (deflated by zstream when given), off the JS thread. */
-Napi::Value TightFilterAsync(const Napi::CallbackInfo& info);
+/** tightSampleRatio(job): deflated/raw size of a sample of the filtered rect (zlib level 1). */
+Napi::Value TightSampleRatio(const Napi::CallbackInfo& info);
+/** tightDeflateAsync(items, zstream): jobs and byte arrays through the stream in order, one chunk each, off the JS thread. */
+Napi::Value TightDeflateAsync(const Napi::CallbackInfo& info);
 /** tightFilterBench(job, runs): seconds for `runs` filter passes and for `runs` memcpys of the rect, [filter, memcpy]. */
 Napi::Value TightFilterBench(const Napi::CallbackInfo& info);
 

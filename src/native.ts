@@ -253,6 +253,9 @@ export interface NativePixelFormat {
   blueShift: number;
 }
 
+/** A tightDeflateAsync job: filter 3 lets the native side choose copy (0) or gradient (2). */
+export type TightStreamJob = Omit<TightFilterJob, 'filter'> & { filter: 0 | 2 | 3 };
+
 export interface NativeAddon {
   Mapping: new (path: string) => NativeMapping;
   /**
@@ -319,11 +322,18 @@ export interface NativeAddon {
   /** Tight's copy (0) or gradient (2) filter of a rect, synchronously (see TightFilterJob). Throws RangeError code 'ERANGE' for a bad job. */
   tightFilter(job: TightFilterJob): Buffer;
   /**
-   * The same off the JS thread; with `stream`, the filtered bytes deflated by it (its next
-   * sync-flushed output). `job.src` must stay unchanged until the promise settles; one job per
-   * stream at a time (else throws code 'EBUSY').
+   * Deflated / raw size (zlib level 1) of the job's filtered data in three ~2 KiB blocks of the
+   * rect (top left, centre, bottom right): whether deflate pays, and which filter pays more.
    */
-  tightFilterAsync(job: TightFilterJob, stream?: NativeZStream): Promise<Buffer>;
+  tightSampleRatio(job: TightFilterJob): number;
+  /**
+   * One batch of a Tight zlib stream off the JS thread: the items (filter jobs, or bytes sent as
+   * they are) through `stream` in order, one sync-flushed chunk each (ZStream.DeflateSegments:
+   * parallel when big). A job here may have filter 3: copy or gradient, whichever a sample
+   * (as tightSampleRatio) deflates smaller; `filters` says which each job used (−1 for bytes).
+   * Sources must stay unchanged until it settles; 'EBUSY' while another job holds the stream.
+   */
+  tightDeflateAsync(items: ReadonlyArray<TightStreamJob | Uint8Array>, stream: NativeZStream): Promise<{ chunks: Buffer[]; filters: number[] }>;
   /** Seconds for `runs` filter passes and for `runs` memcpys of the rect's source rows: [filter, memcpy, checksum]. */
   tightFilterBench(job: TightFilterJob, runs: number): [number, number, number];
 }

@@ -2,7 +2,7 @@
 // Everything is decoded by the independent decoder in test/decoders/tight.ts (written from
 // rfbproto, gradient filter included) and compared with the source picture: exactly for
 // lossless rects, within a PSNR bound for JPEG ones.
-import { deflateSync } from 'node:zlib';
+import { constants, createInflate, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { native, type TightFilterJob } from '../../src/native.js';
 import { PixelTranslator, SERVER_PIXEL_FORMAT, type PixelFormat } from '../../src/rfb/pixel-format.js';
@@ -102,30 +102,61 @@ describe('native Tight filters', () => {
     }
   });
 
-  it('copy of the surface is R, G, B per pixel; the async twin gives the same bytes', async () => {
+  it('copy of the surface is R, G, B per pixel', () => {
     const pic = desktop(7);
     const rect = { x: 3, y: 4, w: 50, h: 9 };
-    const job: TightFilterJob = { src: pic.surface.data, stride: W * 4, ...rect, filter: 0 };
-    const copy = native.tightFilter(job);
+    const copy = native.tightFilter({ src: pic.surface.data, stride: W * 4, ...rect, filter: 0 });
     for (let y = 0; y < rect.h; y++) {
       for (let x = 0; x < rect.w; x++) {
         const i = ((rect.y + y) * W + rect.x + x) * 3, o = (y * rect.w + x) * 3;
         expect([copy[o], copy[o + 1], copy[o + 2]]).toEqual([pic.rgb[i], pic.rgb[i + 1], pic.rgb[i + 2]]);
       }
     }
-    expect((await native.tightFilterAsync(job)).equals(copy)).toBe(true);
-    const g = { ...job, filter: 2 as const };
-    expect((await native.tightFilterAsync(g)).equals(native.tightFilter(g))).toBe(true);
   });
 
-  it('filter + deflate in one async call continues the stream as deflate() would', async () => {
+  it('tightDeflateAsync: jobs and bytes through one stream in order, a chunk each, continuing across calls', async () => {
     const pic = desktop(9);
-    const a = new native.ZStream(2), b = new native.ZStream(2);
-    for (const rect of [{ x: 0, y: 0, w: 100, h: 50 }, { x: 7, y: 60, w: 201, h: 100 }, whole]) {
-      const job: TightFilterJob = { src: pic.surface.data, stride: W * 4, ...rect, filter: 2 };
-      const together = await native.tightFilterAsync(job, a);
-      expect(together.equals(b.deflate(native.tightFilter(job)))).toBe(true);
+    const z = new native.ZStream(2);
+    const inflater = createInflate();
+    const inflated: Buffer[] = [];
+    inflater.on('data', (d: Buffer) => inflated.push(d));
+    const expected: Buffer[] = [];
+    for (const round of [0, 1]) {
+      const jobs: TightFilterJob[] = [{ x: 0, y: 0, w: 100, h: 50 }, { x: 7, y: 60, w: 201, h: 100 }, whole].map((r) => ({ src: pic.surface.data, stride: W * 4, ...r, filter: round === 0 ? 2 : 0 }));
+      const items = [jobs[0]!, Buffer.from('between the jobs'), jobs[1]!, jobs[2]!];
+      const { chunks, filters } = await native.tightDeflateAsync(items, z);
+      expect(chunks.length).toBe(items.length);
+      expect(filters).toEqual(items.map((i) => (Buffer.isBuffer(i) ? -1 : (i as TightFilterJob).filter)));
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        const want = Buffer.isBuffer(item) ? item : native.tightFilter(item as TightFilterJob);
+        expected.push(want);
+        // Each chunk ends in a sync flush: all of its item's bytes come out of it alone.
+        const before = Buffer.concat(inflated).length;
+        await new Promise<void>((done) => inflater.write(chunks[i]!, () => inflater.flush(constants.Z_SYNC_FLUSH, () => done())));
+        expect(Buffer.concat(inflated).subarray(before).equals(want)).toBe(true);
+      }
     }
+    expect(Buffer.concat(inflated).equals(Buffer.concat(expected))).toBe(true);
+  });
+
+  it('tightDeflateAsync with filter 3 picks gradient for a smooth picture and copy for two-colour text', async () => {
+    const smoothPic = picture(200, 100, smooth);
+    const text = picture(200, 100, (x, y) => ((x * 7 + y * 3) % 11 < 3 ? 0x101010 : 0xf0f0e8));
+    const job = (p: Picture): TightFilterJob => ({ src: p.surface.data, stride: 200 * 4, x: 0, y: 0, w: 200, h: 100, filter: 0 });
+    const { filters } = await native.tightDeflateAsync([{ ...job(smoothPic), filter: 3 }, { ...job(text), filter: 3 }], new native.ZStream(1));
+    expect(filters).toEqual([2, 0]);
+    expect(() => native.tightFilter({ ...job(text), filter: 3 as 0 })).toThrow(/filter must be 0 \(copy\) or 2 \(gradient\), got 3/);
+  });
+
+  it('tightSampleRatio: noise does not deflate, a smooth picture deflates better with the gradient filter', () => {
+    const r = rng(3);
+    const noise = picture(200, 100, () => r() >>> 8);
+    const smoothPic = picture(200, 100, smooth);
+    const job = (p: Picture, filter: 0 | 2): TightFilterJob => ({ src: p.surface.data, stride: 200 * 4, x: 0, y: 0, w: 200, h: 100, filter });
+    expect(native.tightSampleRatio(job(noise, 0))).toBeGreaterThan(0.9);
+    expect(native.tightSampleRatio(job(noise, 2))).toBeGreaterThan(0.9);
+    expect(native.tightSampleRatio(job(smoothPic, 2))).toBeLessThan(native.tightSampleRatio(job(smoothPic, 0)));
   });
 
   it('refuses bad jobs with one-line errors, and overlapping jobs on one stream', () => {
@@ -144,8 +175,9 @@ describe('native Tight filters', () => {
       expect(() => native.tightFilter(job)).toThrow(expect.objectContaining({ code: 'ERANGE', message: expect.not.stringContaining('\n') }));
     }
     const z = new native.ZStream(1);
-    const p = native.tightFilterAsync({ src, stride: 40, x: 0, y: 0, w: 10, h: 10, filter: 2 }, z);
-    expect(() => native.tightFilterAsync({ src, stride: 40, x: 0, y: 0, w: 10, h: 10, filter: 2 }, z)).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    const p = native.tightDeflateAsync([{ src, stride: 40, x: 0, y: 0, w: 10, h: 10, filter: 2 }], z);
+    expect(() => native.tightDeflateAsync([src], z)).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    expect(() => native.tightDeflateAsync([{ src, stride: 40, x: 0, y: 0, w: 11, h: 10, filter: 2 }], new native.ZStream(1))).toThrow(/item 0: .*right edge/);
     expect(() => z.deflate(src)).toThrow(expect.objectContaining({ code: 'EBUSY' }));
     return p;
   });
@@ -173,21 +205,25 @@ describe('TightEncoder.encodeBatch', () => {
     expect(encoder.takeLossyRects()).toEqual([]);
   });
 
-  it('gives the same bytes as encode() on the same rects, JPEG included', async () => {
+  it('sends the same rects as encode() on the same input, decoding to the same pixels, JPEG included', async () => {
+    // Not byte for byte: a batch deflates a stream's inputs together (in parallel when big).
     for (const opts of [[], [-32 + 6]]) {
       const sync = new TightEncoder(false, encoderOptionsFrom(opts));
       const batch = new TightEncoder(false, encoderOptionsFrom(opts));
+      const fromSync = new TestClient(W, H, SERVER_PIXEL_FORMAT), fromBatch = new TestClient(W, H, SERVER_PIXEL_FORMAT);
       for (let round = 0; round < 3; round++) {
         const pic = desktop(20 + round);
         const rects = randomRects(round + 40, 8);
-        const fromSync: Buffer[] = [];
+        const out: Buffer[] = [];
         let n = 0;
-        for (const r of rects) n += sync.encode(pic.surface, r, SERVER_PIXEL_FORMAT, fromSync);
+        for (const r of rects) n += sync.encode(pic.surface, r, SERVER_PIXEL_FORMAT, out);
         const entries = await batch.encodeBatch(pic.surface, rects, SERVER_PIXEL_FORMAT);
         expect(entries.length).toBe(n);
-        expect(Buffer.concat(entries.flat()).equals(Buffer.concat(fromSync))).toBe(true);
+        expect(decodeBatch(fromBatch, entries)).toEqual(fromSync.decode(out, n));
+        expect(fromBatch.fb.pixels).toEqual(fromSync.fb.pixels);
         expect(batch.takeLossyRects()).toEqual(sync.takeLossyRects());
       }
+      expect(fromBatch.tight.seen).toEqual(fromSync.tight.seen);
     }
   });
 

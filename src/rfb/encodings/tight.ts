@@ -9,8 +9,8 @@
 // every rect first on the JS thread, then makes JPEGs, filters and deflates off it.
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
-import { deflate, deflateRawSync, deflateSync } from 'node:zlib';
-import { native, type NativeZStream, type TightFilterJob } from '../../native.js';
+import { deflate, deflateSync } from 'node:zlib';
+import { native, type NativeZStream, type TightFilterJob, type TightStreamJob } from '../../native.js';
 import { TranslatorCache, type PixelFormat, type PixelTranslator } from '../pixel-format.js';
 import { DEFAULT_COMPRESS_LEVEL, type EncoderOptions } from './options.js';
 import { ColourTable } from './palette.js';
@@ -32,7 +32,9 @@ const MIN_TO_COMPRESS = 12;
 
 const STREAM_FULL = 0, STREAM_MONO = 1, STREAM_PALETTE = 2, STREAM_STORED = 3;
 const CTL_FILL = 0x80, CTL_JPEG = 0x90, CTL_PNG = 0xa0, CTL_READ_FILTER = 0x40;
-const FILTER_PALETTE = 1, FILTER_GRADIENT = 2;
+const FILTER_COPY = 0, FILTER_PALETTE = 1, FILTER_GRADIENT = 2 as const;
+/** tightDeflateAsync's "copy or gradient, whichever a sample deflates smaller" (not on the wire). */
+const FILTER_CHOOSE = 3;
 
 const deflateAsync = promisify(deflate);
 
@@ -40,8 +42,12 @@ const deflateAsync = promisify(deflate);
 const ZLIB_LEVELS: ReadonlyArray<readonly [number, number]> = [
   [1, 1], [1, 1], [2, 3], [2, 5], [3, 6], [4, 7], [5, 7], [6, 8], [7, 9], [9, 9],
 ];
-/** zlib level for gradient-filtered data at each compression level (bench/tight.ts). */
-const GRADIENT_ZLIB_LEVELS: readonly number[] = [1, 1, 2, 2, 3, 4, 5, 6, 7, 9];
+/**
+ * zlib level for gradient-filtered data at each compression level. bench/tight.ts, 1080p
+ * plasma: level 1 gives 5 % more bytes than level 2 (libvncclient's default compression
+ * level 3 maps to 2) in 0.66× the time, so 1 up to compression level 3.
+ */
+const GRADIENT_ZLIB_LEVELS: readonly number[] = [1, 1, 1, 1, 2, 3, 4, 5, 6, 9];
 
 /** Compact length (1–3 bytes, 7 bits each but 8 in the third). */
 export function compactLength(n: number): number[] {
@@ -83,40 +89,10 @@ export function* tightPieces(r: Rect, maxArea = MAX_AREA): Generator<Rect> {
       yield { x, y, w: Math.min(pw, r.x + r.w - x), h: Math.min(ph, r.y + r.h - y) };
 }
 
-/**
- * Whether deflate would not pay on this data: a level-1 deflate of a few samples saves
- * under 10 %. Costs ~0.1 ms, against ~0.1 ms per 1000 pixels of deflating noise.
- */
-function looksIncompressible(data: Buffer): boolean {
-  const SAMPLE = 2048;
-  if (data.length < 4 * SAMPLE) return false;
-  const picks = [0, (data.length >> 1) - SAMPLE / 2, data.length - SAMPLE];
-  let before = 0, after = 0;
-  for (const p of picks) {
-    const part = data.subarray(p, p + SAMPLE);
-    before += part.length;
-    after += deflateRawSync(part, { level: 1 }).length;
-  }
-  return after > before * 0.9;
-}
-
-/** looksIncompressible on the TPIXELs a piece would send, from the surface: the same three samples, only those packed. */
-function pieceLooksIncompressible(ctx: Context, r: Rect): boolean {
-  const SAMPLE_PIXELS = 683; // ~2048 bytes of 3-byte TPIXELs
-  const area = r.w * r.h;
-  if (area * ctx.tp.bytes < 4 * 2048) return false;
-  const { words, stride } = ctx.s;
-  const sample = Buffer.allocUnsafe(3 * SAMPLE_PIXELS * ctx.tp.bytes);
-  let o = 0;
-  for (const first of [0, (area >> 1) - (SAMPLE_PIXELS >> 1), area - SAMPLE_PIXELS]) {
-    for (let i = first; i < first + SAMPLE_PIXELS; i++) {
-      o = ctx.tp.write(sample, o, words[(r.y + Math.floor(i / r.w)) * stride + r.x + (i % r.w)]!);
-    }
-  }
-  let after = 0;
-  for (let p = 0; p < 3; p++) after += deflateRawSync(sample.subarray((p * o) / 3, ((p + 1) * o) / 3), { level: 1 }).length;
-  return after > o * 0.9;
-}
+/** Filtered data at least this big is sampled before choosing its filter and stream (smaller: too little to tell). */
+const SAMPLE_MIN_BYTES = 8192;
+/** A sample deflating to more than this fraction of its size: deflate would not pay (noise). */
+const INCOMPRESSIBLE_RATIO = 0.9;
 
 /**
  * Whether full-colour pieces may use the gradient filter in this pixel format. 24-bit
@@ -141,6 +117,8 @@ interface Context {
   readonly tr: PixelTranslator;
   readonly tp: { bytes: number; write: TPixelWriter };
   readonly gradient: boolean;
+  /** Leave copy-or-gradient to the native stream job (batches: its samples run off the JS thread). */
+  readonly chooseLater: boolean;
 }
 
 /**
@@ -152,8 +130,17 @@ type Planned =
   /** `head`: the control byte (and filter, palette) before the compact length. */
   | { readonly kind: 'jpeg'; readonly header: Buffer; readonly head: Buffer; readonly rect: Rect }
   | { readonly kind: 'png'; readonly header: Buffer; readonly head: Buffer; readonly rect: Rect; readonly scanlines: Buffer; readonly level: number; readonly plte?: Buffer }
-  /** Basic compression through stream `id`: data in hand, or a native filter job. */
-  | { readonly kind: 'zlib'; readonly header: Buffer; readonly head: Buffer; readonly id: number; readonly z: NativeZStream; readonly data: Buffer | TightFilterJob };
+  | ZlibRect;
+
+/** Basic compression through stream `id`: data in hand, or a native filter job. */
+interface ZlibRect {
+  readonly kind: 'zlib';
+  readonly header: Buffer;
+  readonly head: Buffer;
+  readonly id: number;
+  readonly z: NativeZStream;
+  readonly data: Buffer | TightStreamJob;
+}
 
 /** At most `limit` of the started tasks run at once (JPEG rects: as many as there are cores). */
 class Limiter {
@@ -222,17 +209,18 @@ export class TightEncoder implements BatchEncoder {
   /**
    * The rects' encodings, one entry per rectangle on the wire. Classification runs here on
    * the JS thread (cheap: it stops at the colour limit); JPEG, filters and deflate run on
-   * the libuv pool — JPEGs several at once, each zlib stream's inputs in order, different
-   * streams at once.
+   * the libuv pool — JPEGs several at once (one per core), each zlib stream's inputs in
+   * one native job (filtered, then deflated in order, in parallel when big), the streams at
+   * once.
    */
   async encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<Buffer[][]> {
     this.notDuringBatch();
-    const planned = this.plan(surface, rects, pf);
+    const planned = this.plan(surface, rects, pf, true);
     this.batchRunning = true;
     try {
-      const streamTails: Array<Promise<unknown>> = [0, 1, 2, 3].map(() => Promise.resolve());
       const jpegs = new Limiter(JPEG_PARALLEL);
-      const settled = await Promise.allSettled(planned.map((p) => this.finishAsync(surface, p, streamTails, jpegs)));
+      const streamChunks = this.deflateStreams(planned);
+      const settled = await Promise.allSettled(planned.map((p, i) => this.finishAsync(surface, p, streamChunks[i], jpegs)));
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (failed) {
         // The streams ran ahead of what the client will see: start them over (the next rect says so).
@@ -250,13 +238,13 @@ export class TightEncoder implements BatchEncoder {
   }
 
   /** Every rect cut into fills and pieces, each piece decided (wire order). */
-  private plan(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Planned[] {
+  private plan(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat, chooseLater = false): Planned[] {
     const tr = this.translators.get(pf);
     // Gradient only when the client's SetEncodings had no quality level at all: noVNC does
     // not implement the gradient filter but always sends a quality level, and lossless
     // refreshes (for a client that has one) must stay decodable by it, so they use copy.
     const gradient = !this.png && this.jpegQuality === undefined && gradientFormat(pf);
-    const ctx: Context = { surface, s: surfaceWords(surface), tr, tp: tpixelWriter(tr), gradient };
+    const ctx: Context = { surface, s: surfaceWords(surface), tr, tp: tpixelWriter(tr), gradient, chooseLater };
     const planned: Planned[] = [];
     for (const rect of rects) {
       if (rect.w <= 0 || rect.h <= 0) continue;
@@ -273,13 +261,41 @@ export class TightEncoder implements BatchEncoder {
       case 'jpeg': return withLength(p.header, p.head, this.jpeg.compress(surface, p.rect, this.jpegQuality!, this.subsampling));
       case 'png': return withLength(p.header, p.head, pngFile(p.rect.w, p.rect.h, deflateSync(p.scanlines, { level: p.level }), p.plte));
       case 'zlib': {
-        const data = Buffer.isBuffer(p.data) ? p.data : native.tightFilter(p.data);
+        const data = Buffer.isBuffer(p.data) ? p.data : native.tightFilter(p.data as TightFilterJob); // sync plans never leave the choice
         return withLength(p.header, p.head, p.z.deflate(data));
       }
     }
   }
 
-  private async finishAsync(surface: SurfaceView, p: Planned, streamTails: Array<Promise<unknown>>, jpegs: Limiter): Promise<Buffer[]> {
+  /**
+   * Each zlib stream's inputs of the batch, in order, as one native job per stream (the
+   * streams run at once); entry i: the chunk for planned[i], if it is a zlib rect.
+   */
+  private deflateStreams(planned: readonly Planned[]): Array<Promise<Buffer> | undefined> {
+    const chunks: Array<Promise<Buffer> | undefined> = new Array(planned.length);
+    for (let id = 0; id < 4; id++) {
+      const mine: ZlibRect[] = [];
+      const at: number[] = [];
+      planned.forEach((p, i) => {
+        if (p.kind === 'zlib' && p.id === id) {
+          mine.push(p);
+          at.push(i);
+        }
+      });
+      if (!mine.length) continue;
+      const all = native.tightDeflateAsync(mine.map((p) => p.data), mine[0]!.z);
+      mine.forEach((p, k) => {
+        chunks[at[k]!] = all.then(({ chunks: outs, filters }) => {
+          // A choice left to the native job: the filter byte says what it took.
+          if (!Buffer.isBuffer(p.data) && p.data.filter === FILTER_CHOOSE) p.head[1] = filters[k]!;
+          return outs[k]!;
+        });
+      });
+    }
+    return chunks;
+  }
+
+  private async finishAsync(surface: SurfaceView, p: Planned, chunk: Promise<Buffer> | undefined, jpegs: Limiter): Promise<Buffer[]> {
     switch (p.kind) {
       case 'ready': return p.parts;
       case 'jpeg': {
@@ -288,12 +304,7 @@ export class TightEncoder implements BatchEncoder {
         return withLength(p.header, p.head, await jpegs.run(() => this.jpeg.compressAsync(surface, p.rect, quality, subsampling)));
       }
       case 'png': return withLength(p.header, p.head, pngFile(p.rect.w, p.rect.h, await deflateAsync(p.scanlines, { level: p.level }), p.plte));
-      case 'zlib': {
-        const { data, z } = p;
-        const done = streamTails[p.id]!.then(() => (Buffer.isBuffer(data) ? z.deflateAsync(data) : native.tightFilterAsync(data, z)));
-        streamTails[p.id] = done;
-        return withLength(p.header, p.head, await done);
-      }
+      case 'zlib': return withLength(p.header, p.head, await chunk!);
     }
   }
 
@@ -404,38 +415,47 @@ export class TightEncoder implements BatchEncoder {
   }
 
   /**
-   * Many colours, no JPEG: the gradient filter when the client may have it (smooth pictures
-   * deflate to far fewer bytes), else the copy filter; noise goes stored (deflate would not pay).
-   * 24-bit TPIXELs are made natively from the surface; other formats are translated here first.
+   * Many colours, no JPEG: the gradient filter when the client may take it and a sample says
+   * it deflates smaller than the copy filter (smooth pictures: about half the bytes; text and
+   * UI: often more), else the copy filter; noise goes stored, as deflate would not pay (a
+   * level-1 deflate of a 1080p noise frame costs ~200 ms). 24-bit TPIXELs are made natively
+   * from the surface; other formats are translated here first.
    */
   private fullColour(ctx: Context, r: Rect): Planned {
     const rgb = ctx.tp.bytes === 3;
-    let pixels: Buffer | undefined;
-    let stored: boolean;
-    if (rgb) stored = pieceLooksIncompressible(ctx, r);
-    else stored = looksIncompressible((pixels = ctx.tr.translateRect(ctx.surface, r)));
-    const gradient = ctx.gradient && !stored;
-    const filter = gradient ? FILTER_GRADIENT : 0;
-    const job: TightFilterJob = pixels
-      ? { src: pixels, stride: r.w * ctx.tp.bytes, x: 0, y: 0, w: r.w, h: r.h, filter, format: filterFormat(ctx.tr.pf) }
-      : { src: ctx.surface.data, stride: ctx.surface.width * 4, x: r.x, y: r.y, w: r.w, h: r.h, filter };
-    const head = Buffer.allocUnsafe(2);
-    head[1] = FILTER_GRADIENT;
-    const id = stored ? STREAM_STORED : STREAM_FULL;
+    const pixels = rgb ? undefined : ctx.tr.translateRect(ctx.surface, r);
+    const copy: TightFilterJob = pixels
+      ? { src: pixels, stride: r.w * ctx.tp.bytes, x: 0, y: 0, w: r.w, h: r.h, filter: 0, format: filterFormat(ctx.tr.pf) }
+      : { src: ctx.surface.data, stride: ctx.surface.width * 4, x: r.x, y: r.y, w: r.w, h: r.h, filter: 0 };
+    const gradientJob: TightFilterJob = { ...copy, filter: FILTER_GRADIENT };
+    const size = r.w * r.h * ctx.tp.bytes;
+    let filter: TightStreamJob['filter'] = ctx.gradient ? FILTER_GRADIENT : FILTER_COPY;
+    let stored = false;
+    if (size >= SAMPLE_MIN_BYTES) {
+      // Noise: its gradient residuals are noise too, so one sample tells.
+      const first = native.tightSampleRatio(ctx.gradient ? gradientJob : copy);
+      stored = first > INCOMPRESSIBLE_RATIO;
+      if (stored) filter = FILTER_COPY;
+      else if (ctx.gradient && ctx.chooseLater) filter = FILTER_CHOOSE;
+      else if (ctx.gradient && native.tightSampleRatio(copy) < first) filter = FILTER_COPY;
+    }
+    // The filter byte is explicit even for copy when the choice is left to the native job (rfbproto allows it).
+    const head = Buffer.from([0, filter === FILTER_CHOOSE ? FILTER_GRADIENT : filter]);
+    const explicit = filter !== FILTER_COPY;
     // Pixels already translated and not filtered go as they are.
-    const data = pixels && !gradient ? pixels : job;
-    return this.basic(ctx, r, id, gradient ? CTL_READ_FILTER : 0, head.subarray(0, gradient ? 2 : 1), data, r.w * r.h * ctx.tp.bytes);
+    const data: Buffer | TightStreamJob = filter === FILTER_COPY ? pixels ?? copy : { ...copy, filter };
+    return this.basic(ctx, r, stored ? STREAM_STORED : STREAM_FULL, explicit ? CTL_READ_FILTER : 0, head.subarray(0, explicit ? 2 : 1), data, size);
   }
 
   /**
    * Basic compression: `head` (head[0] the control byte, filled in here) then the data,
    * through zlib stream `id` unless it is under 12 bytes (then as it is, made now).
    */
-  private basic(ctx: Context, r: Rect, id: number, bits: number, head: Buffer, data: Buffer | TightFilterJob, size: number): Planned {
+  private basic(ctx: Context, r: Rect, id: number, bits: number, head: Buffer, data: Buffer | TightStreamJob, size: number): Planned {
     const header = rectHeader(r, this.encoding);
     if (size < MIN_TO_COMPRESS) {
       head[0] = this.control((id << 4) | bits);
-      return { kind: 'ready', parts: [header, head, Buffer.isBuffer(data) ? data : native.tightFilter(data)] };
+      return { kind: 'ready', parts: [header, head, Buffer.isBuffer(data) ? data : native.tightFilter(data as TightFilterJob)] };
     }
     const z = this.stream(id, this.streamLevel(id, ctx.gradient));
     head[0] = this.control((id << 4) | bits);
