@@ -156,7 +156,8 @@ export function startGuest(options) {
   const scriptInGuest = guestPath(script, repo);
   const rules = forwards.map(hostfwd);
   const guest = prepareGuest({ repo });
-  const workDir = resolve(options.workDir ?? join(repo, 'build/kernel'));
+  // VGPU_KERNEL_WORK: keep run folders out of build/, which `node-gyp rebuild` deletes.
+  const workDir = resolve(options.workDir ?? process.env.VGPU_KERNEL_WORK ?? join(repo, 'build/kernel'));
   const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
   const runDir = join(workDir, 'runs', id);
   const resultsDir = join(runDir, 'results');
