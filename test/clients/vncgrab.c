@@ -4,9 +4,12 @@
  * condition holds, and writes the framebuffer as binary PPM (P6, RGB888).
  *
  *   vncgrab HOST:PORT OUT.ppm [--encodings "zrle hextile ..."] [--bpp 32|16|8]
- *           [--big-endian] [--password-env VAR] [--updates N | --until-ms MS]
+ *           [--big-endian] [--no-jpeg] [--password-env VAR] [--updates N | --until-ms MS]
  *           [--settle-ms MS] [--expect-size WxH] [--until-pixel X,Y,RRGGBB]...
  *           [--timeout-ms MS] [--verbose]
+ *
+ * --no-jpeg: no JPEG quality level in SetEncodings (libvncclient sends level 5 by default),
+ * so a Tight server stays lossless (and may use the gradient filter).
  *
  * Stop conditions (whichever is given; default is "settled"):
  *   settled      every pixel has been covered by some rectangle since the last
@@ -66,6 +69,7 @@ static const char *opt_out;
 static const char *opt_encodings = "raw";
 static int opt_bpp = 32;
 static int opt_big_endian;
+static int opt_no_jpeg;
 static const char *opt_password_env;
 static long opt_updates = -1;
 static long opt_until_ms = -1;
@@ -250,7 +254,7 @@ static void usage(const char *msg) {
   fprintf(stderr,
           "vncgrab: error: %s\n"
           "usage: vncgrab HOST:PORT OUT.ppm [--encodings \"zrle hextile ...\"] [--bpp 32|16|8]\n"
-          "       [--big-endian] [--password-env VAR] [--updates N | --until-ms MS]\n"
+          "       [--big-endian] [--no-jpeg] [--password-env VAR] [--updates N | --until-ms MS]\n"
           "       [--settle-ms MS] [--expect-size WxH] [--until-pixel X,Y,RRGGBB]...\n"
           "       [--timeout-ms MS] [--verbose]\n",
           msg);
@@ -267,6 +271,7 @@ static void parse_args(int argc, char **argv) {
     const char *a = argv[i];
     if (a[0] == '-' && a[1] == '-') {
       if (!strcmp(a, "--big-endian")) { opt_big_endian = 1; continue; }
+      if (!strcmp(a, "--no-jpeg")) { opt_no_jpeg = 1; continue; }
       if (!strcmp(a, "--verbose")) { opt_verbose = 1; continue; }
       if (i + 1 >= argc) { char m[80]; snprintf(m, sizeof m, "%s needs a value", a); usage(m); }
       const char *v = argv[++i];
@@ -353,6 +358,7 @@ int main(int argc, char **argv) {
   set_pixel_format(client);
   client->appData.encodingsString = opt_encodings;
   client->appData.useRemoteCursor = FALSE;
+  if (opt_no_jpeg) client->appData.enableJPEG = FALSE;
   client->canHandleNewFBSize = TRUE;
   client->serverHost = strdup(opt_host);
   client->serverPort = opt_port;

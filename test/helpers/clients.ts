@@ -152,6 +152,8 @@ export interface LibvncOptions {
   bpp?: 32 | 16 | 8;
   /** Ask for a big-endian pixel format (libvncclient mis-decodes ZRLE/Tight at 32 bpp big-endian; use raw/hextile). */
   bigEndian?: boolean;
+  /** false: no JPEG quality level in SetEncodings (libvncclient sends level 5 by default). */
+  jpeg?: boolean;
   password?: string;
   /** Stop after this many FramebufferUpdate messages (picture complete). */
   updates?: number;
@@ -191,6 +193,7 @@ export async function grabLibvnc(port: number, opts: LibvncOptions = {}): Promis
     const args = [`${opts.host ?? '127.0.0.1'}:${port}`, out, '--encodings', (opts.encodings ?? ['raw']).join(' ')];
     args.push('--bpp', String(opts.bpp ?? 32), '--timeout-ms', String(timeoutMs));
     if (opts.bigEndian) args.push('--big-endian');
+    if (opts.jpeg === false) args.push('--no-jpeg');
     if (opts.password !== undefined) args.push('--password-env', 'VNCGRAB_PASSWORD');
     if (opts.updates !== undefined) args.push('--updates', String(opts.updates));
     if (opts.untilMs !== undefined) args.push('--until-ms', String(opts.untilMs));

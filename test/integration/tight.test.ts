@@ -8,6 +8,9 @@ import { assertSameImage, describeDifference, type RgbImage } from '../helpers/i
 import { serveImage } from '../helpers/served-image.js';
 import type { TestImage } from '../helpers/test-producer.js';
 import { Fourcc } from '../../src/surface/fourcc.js';
+import { TightEncoder } from '../../src/rfb/encodings/index.js';
+import type { PixelFormat } from '../../src/rfb/pixel-format.js';
+import { TestClient } from '../decoders/index.js';
 
 const W = 480, H = 300;
 
@@ -73,6 +76,35 @@ describe('Tight with real clients', () => {
       want[i] = Math.floor((((rgb.rgb[i]! >> (8 - b)) * 255) + (max >> 1)) / max);
     }
     assertSameImage(img, { ...rgb, rgb: want }, `libvncclient tight ${bpp} bpp`);
+  });
+
+  // libvncclient's formats (vncgrab): 32 bpp red at shift 0, and RGB565.
+  const libvncFormat = (bpp: 32 | 16): PixelFormat => bpp === 32
+    ? { bitsPerPixel: 32, depth: 24, bigEndian: false, trueColour: true, redMax: 255, greenMax: 255, blueMax: 255, redShift: 0, greenShift: 8, blueShift: 16 }
+    : { bitsPerPixel: 16, depth: 16, bigEndian: false, trueColour: true, redMax: 31, greenMax: 63, blueMax: 31, redShift: 11, greenShift: 5, blueShift: 0 };
+
+  it.each([32, 16] as const)('libvncclient with tight and no quality level (%d bpp): gradient-filtered rects, exactly the guest pixels', async (bpp) => {
+    // The server's Tight encoder on this picture, for a client without a quality level, does
+    // send gradient rects (checked with the test decoder, so the real client below gets them too).
+    const probe = new TestClient(W, H, libvncFormat(bpp));
+    const surface = { data: image.pixels, width: W, height: H };
+    const entries = await new TightEncoder(false).encodeBatch(surface, [{ x: 0, y: 0, w: W, h: H }], libvncFormat(bpp));
+    probe.decode(entries.flat(), entries.length);
+    expect(probe.tight.seen.has('gradient')).toBe(true);
+
+    const img = await grabLibvnc(served.server.port, { encodings: ['tight'], jpeg: false, bpp, timeoutMs: 15_000 });
+    expect(img.rects.tight).toBeGreaterThan(0);
+    let want = rgb;
+    if (bpp === 16) {
+      // libvncclient widens each channel back to 8 bits as (v * 255 + max / 2) / max.
+      const bits = [5, 6, 5];
+      want = { ...rgb, rgb: Buffer.alloc(rgb.rgb.length) };
+      for (let i = 0; i < want.rgb.length; i++) {
+        const b = bits[i % 3]!, max = (1 << b) - 1;
+        want.rgb[i] = Math.floor((((rgb.rgb[i]! >> (8 - b)) * 255) + (max >> 1)) / max);
+      }
+    }
+    assertSameImage(img, want, `libvncclient tight lossless ${bpp} bpp`);
   });
 
   it('TigerVNC viewer, Tight lossless: exactly the guest pixels', async () => {
