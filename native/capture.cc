@@ -259,13 +259,16 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
   return true;
 }
 
-Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const CaptureJob& job, uint32_t dirty_count,
-                        const ProbeOutcome& probe) {
+Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const uint8_t* bounds, const CaptureJob& job,
+                        uint32_t dirty_count, const ProbeOutcome& probe) {
   const size_t tiles = static_cast<size_t>(job.tiles_x) * job.tiles_y;
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, tiles);
+  // One allocation: the dirty bytes, then four bounds bytes per tile.
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, tiles * 5);
   std::memcpy(buffer.Data(), dirty, tiles);
+  std::memcpy(static_cast<uint8_t*>(buffer.Data()) + tiles, bounds, tiles * 4);
   Napi::Object result = Napi::Object::New(env);
   result.Set("dirty", Napi::Uint8Array::New(env, tiles, buffer, 0));
+  result.Set("bounds", Napi::Uint8Array::New(env, tiles * 4, buffer, tiles));
   result.Set("tilesX", Napi::Number::New(env, job.tiles_x));
   result.Set("tilesY", Napi::Number::New(env, job.tiles_y));
   result.Set("dirtyCount", Napi::Number::New(env, dirty_count));
@@ -285,12 +288,14 @@ class CaptureWorker : public Napi::AsyncWorker {
         mapping_(req.mapping),
         job_(req.job),
         dirty_(req.tiles),
+        bounds_(req.tiles * 4),
         scratch_(req.scratch_bytes) {
     mapping_ref_ = Napi::Persistent(mapping_object);
     surface_ref_ = Napi::Persistent(surface_object);
     if (probe_object.IsObject()) probe_ref_ = Napi::Persistent(probe_object.As<Napi::Object>());
     if (history_object.IsObject()) history_ref_ = Napi::Persistent(history_object.As<Napi::Object>());
     job_.dirty = dirty_.data();
+    job_.bounds = bounds_.data();
     job_.scratch = scratch_.data();
     mapping_->Acquire();
   }
@@ -315,7 +320,7 @@ class CaptureWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     mapping_->Release();
-    deferred_.Resolve(MakeResult(Env(), dirty_.data(), job_, dirty_count_, probe_));
+    deferred_.Resolve(MakeResult(Env(), dirty_.data(), bounds_.data(), job_, dirty_count_, probe_));
   }
 
   void OnError(const Napi::Error& error) override {
@@ -328,6 +333,7 @@ class CaptureWorker : public Napi::AsyncWorker {
   Mapping* mapping_;
   CaptureJob job_;
   std::vector<uint8_t> dirty_;
+  std::vector<uint8_t> bounds_;
   std::vector<uint8_t> scratch_;
   uint32_t dirty_count_ = 0;
   ProbeOutcome probe_;
@@ -363,8 +369,10 @@ Napi::Value CaptureSync(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   std::vector<uint8_t> dirty(req.tiles);
+  std::vector<uint8_t> bounds(req.tiles * 4);
   std::vector<uint8_t> scratch(req.scratch_bytes);
   req.job.dirty = dirty.data();
+  req.job.bounds = bounds.data();
   req.job.scratch = scratch.data();
   const CaptureJob& job = req.job;
   uint32_t count = 0;
@@ -376,7 +384,7 @@ Napi::Value CaptureSync(const Napi::CallbackInfo& info) {
     ErrorWithCode(env, "SIGBUS", kSigbusMessage).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return MakeResult(env, dirty.data(), req.job, count, probe);
+  return MakeResult(env, dirty.data(), bounds.data(), req.job, count, probe);
 }
 
 Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {

@@ -1,7 +1,9 @@
 #include "capture_core.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -261,27 +263,61 @@ struct FromXBGR2101010 {  // [31:0] x:B:G:R 2:10:10:10
   VGPU_OCTS_4BPP
 };
 
+// Where a tile's changed pixels are, tile-local; x1 == 0 while nothing changed.
+struct TileBox {
+  uint32_t x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+
+// Row `row` of the tile changed in pixels [first, end) (segment-local, end > first).
+inline void Widen(TileBox* box, uint32_t first, uint32_t end, uint32_t row) {
+  if (box->x1 == 0) {
+    box->x0 = first;
+    box->x1 = end;
+    box->y0 = row;
+  } else {
+    if (first < box->x0) box->x0 = first;
+    if (end > box->x1) box->x1 = end;
+  }
+  box->y1 = row + 1;
+}
+
+// Lanes of a four-pixel difference that are non-zero, as bits 0..3.
+inline uint32_t ChangedLanes(Quad diff) {
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  return ~static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(reinterpret_cast<__m128i>(diff), zero)))) & 0xfu;
+#else
+  return (diff[0] != 0 ? 1u : 0u) | (diff[1] != 0 ? 2u : 0u) | (diff[2] != 0 ? 4u : 0u) | (diff[3] != 0 ? 8u : 0u);
+#endif
+}
+
+// Index one past the highest set bit of a non-zero mask.
+inline uint32_t EndOfMask(uint32_t mask) { return 32 - static_cast<uint32_t>(__builtin_clz(mask)); }
+
 // Converts n pixels and writes, four at a time, only the ones that differ
-// from dst. Returns whether anything was written.
+// from dst. Returns the changed pixels as [*first, end); 0 = none.
 template <typename Conv>
-inline bool UpdateSegment(const uint8_t* src, uint8_t* dst, uint32_t n) {
-  bool changed = false;
+inline uint32_t UpdateSegment(const uint8_t* src, uint8_t* dst, uint32_t n, uint32_t* first) {
+  uint32_t end = 0;
   uint32_t i = 0;
   for (; i + 4 <= n; i += 4) {
     const Quad value = Conv::Quads(src + i * Conv::kBpp);
-    if (AnyNonZero(value ^ LoadQuad(dst + i * 4))) {
+    const uint32_t lanes = ChangedLanes(value ^ LoadQuad(dst + i * 4));
+    if (lanes != 0) {
       StoreQuad(dst + i * 4, value);
-      changed = true;
+      if (end == 0) *first = i + static_cast<uint32_t>(__builtin_ctz(lanes));
+      end = i + EndOfMask(lanes);
     }
   }
   for (; i < n; i++) {
     const uint32_t value = Conv::Pixel(src + i * Conv::kBpp);
     if (value != Load32(dst + i * 4)) {
       std::memcpy(dst + i * 4, &value, 4);
-      changed = true;
+      if (end == 0) *first = i;
+      end = i + 1;
     }
   }
-  return changed;
+  return end;
 }
 
 template <typename Conv>
@@ -295,57 +331,87 @@ inline void ConvertRow(const uint8_t* src, uint8_t* dst, uint32_t n) {
 }
 
 // One source row against one surface row: converts, writes the pixels that
-// differ, and sets band_dirty[tx] for every tile segment that had any.
+// differ, and widens boxes[tx] (row `row` of the tile band) by each tile
+// segment's changed pixels.
 template <typename Conv>
-void UpdateRowBaseline(const uint8_t* src, uint8_t* dst, uint32_t width, uint32_t tile, uint8_t* band_dirty) {
+void UpdateRowBaseline(const uint8_t* src, uint8_t* dst, uint32_t width, uint32_t tile, TileBox* boxes, uint32_t row) {
   for (uint32_t tx = 0, x = 0; x < width; tx++, x += tile) {
     const uint32_t n = x + tile < width ? tile : width - x;
-    if (UpdateSegment<Conv>(src + static_cast<uint64_t>(x) * Conv::kBpp, dst + static_cast<uint64_t>(x) * 4, n)) {
-      band_dirty[tx] = 1;
-    }
+    uint32_t first = 0;
+    const uint32_t end =
+        UpdateSegment<Conv>(src + static_cast<uint64_t>(x) * Conv::kBpp, dst + static_cast<uint64_t>(x) * 4, n, &first);
+    if (end != 0) Widen(&boxes[tx], first, end, row);
   }
 }
 
 #if VGPU_HAVE_AVX2
+// Pixels of two eight-pixel differences that are non-zero, as bits 0..15.
+VGPU_AVX2 inline uint32_t ChangedLanes16(__m256i d0, __m256i d1) {
+  const __m256i zero = _mm256_setzero_si256();
+  const uint32_t same = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(d0, zero)))) |
+                        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(d1, zero)))) << 8;
+  return ~same & 0xffffu;
+}
+
+VGPU_AVX2 inline uint32_t ChangedLanes8(__m256i d) {
+  const uint32_t same =
+      static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(d, _mm256_setzero_si256()))));
+  return ~same & 0xffu;
+}
+
 // Same contract; eight pixels per step. A group is only loaded while its
-// Conv::kOctRead bytes stay inside the row (never past the plane).
+// Conv::kOctRead bytes stay inside the row (never past the plane). Which
+// pixels changed is worked out only for the first changed group of a segment
+// and, after the loop, for the last one (the hot loop just keeps its diffs).
 template <typename Conv>
-VGPU_AVX2 void UpdateRowAvx2(const uint8_t* src, uint8_t* dst, uint32_t width, uint32_t tile, uint8_t* band_dirty) {
+VGPU_AVX2 void UpdateRowAvx2(const uint8_t* src, uint8_t* dst, uint32_t width, uint32_t tile, TileBox* boxes, uint32_t row) {
   const uint64_t row_bytes = static_cast<uint64_t>(width) * Conv::kBpp;
   for (uint32_t tx = 0, x = 0; x < width; tx++, x += tile) {
     const uint32_t end = x + tile < width ? x + tile : width;
-    bool changed = false;
+    uint32_t first = 0, stop = 0;  // changed pixels [first, stop), stop 0 = none yet
+    uint32_t last_at = 0;
+    __m256i last0 = _mm256_setzero_si256(), last1 = last0;
+    bool any16 = false;
     uint32_t i = x;
     // Sixteen pixels (one 64-byte line of the surface) per test and store.
     for (; i + 16 <= end && static_cast<uint64_t>(i + 8) * Conv::kBpp + Conv::kOctRead <= row_bytes; i += 16) {
       __m256i v0, v1;
       Conv::Sixteen(src + static_cast<uint64_t>(i) * Conv::kBpp, &v0, &v1);
       __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(i) * 4);
-      const __m256i diff = _mm256_or_si256(_mm256_xor_si256(v0, _mm256_loadu_si256(at)),
-                                           _mm256_xor_si256(v1, _mm256_loadu_si256(at + 1)));
+      const __m256i d0 = _mm256_xor_si256(v0, _mm256_loadu_si256(at));
+      const __m256i d1 = _mm256_xor_si256(v1, _mm256_loadu_si256(at + 1));
+      const __m256i diff = _mm256_or_si256(d0, d1);
       if (!_mm256_testz_si256(diff, diff)) {
         _mm256_storeu_si256(at, v0);
         _mm256_storeu_si256(at + 1, v1);
-        changed = true;
+        if (!any16) first = i + static_cast<uint32_t>(__builtin_ctz(ChangedLanes16(d0, d1)));
+        any16 = true;
+        last_at = i;
+        last0 = d0;
+        last1 = d1;
       }
     }
+    if (any16) stop = last_at + EndOfMask(ChangedLanes16(last0, last1));
     for (; i + 8 <= end && static_cast<uint64_t>(i) * Conv::kBpp + Conv::kOctRead <= row_bytes; i += 8) {
       const __m256i value = reinterpret_cast<__m256i>(Conv::Octs(src + static_cast<uint64_t>(i) * Conv::kBpp));
       __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(i) * 4);
       const __m256i diff = _mm256_xor_si256(value, _mm256_loadu_si256(at));
       if (!_mm256_testz_si256(diff, diff)) {
         _mm256_storeu_si256(at, value);
-        changed = true;
+        const uint32_t lanes = ChangedLanes8(diff);
+        if (stop == 0) first = i + static_cast<uint32_t>(__builtin_ctz(lanes));
+        stop = i + EndOfMask(lanes);
       }
     }
     for (; i < end; i++) {
       const uint32_t value = Conv::Pixel(src + static_cast<uint64_t>(i) * Conv::kBpp);
       if (value != Load32(dst + static_cast<uint64_t>(i) * 4)) {
         std::memcpy(dst + static_cast<uint64_t>(i) * 4, &value, 4);
-        changed = true;
+        if (stop == 0) first = i;
+        stop = i + 1;
       }
     }
-    if (changed) band_dirty[tx] = 1;
+    if (stop != 0) Widen(&boxes[tx], first - x, stop - x, row);
   }
 }
 
@@ -402,6 +468,47 @@ inline void HashSegments(const CaptureJob& job, uint32_t y0, uint32_t y1, const 
   }
 }
 
+// Bounds bytes fit tile sizes up to 255; larger tiles get none (all 0 = whole tile).
+constexpr uint32_t kMaxBoundsTile = 255;
+
+// Full pass: every tile's bounds are the whole tile, clipped to the surface.
+void WholeTileBounds(const CaptureJob& job) {
+  const uint32_t tile = job.tile_size;
+  const uint64_t count = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
+  if (tile > kMaxBoundsTile) {
+    std::memset(job.bounds, 0, count * 4);
+    return;
+  }
+  for (uint32_t ty = 0; ty < job.tiles_y; ty++) {
+    const uint32_t h = ty * tile + tile <= job.height ? tile : job.height - ty * tile;
+    uint8_t* out = job.bounds + static_cast<uint64_t>(ty) * job.tiles_x * 4;
+    for (uint32_t tx = 0; tx < job.tiles_x; tx++, out += 4) {
+      const uint32_t w = tx * tile + tile <= job.width ? tile : job.width - tx * tile;
+      out[0] = 0;
+      out[1] = 0;
+      out[2] = static_cast<uint8_t>(w);
+      out[3] = static_cast<uint8_t>(h);
+    }
+  }
+}
+
+// One tile band's boxes into job.bounds (all 0 for clean tiles).
+void WriteBandBounds(const CaptureJob& job, uint32_t ty, const TileBox* boxes) {
+  uint8_t* out = job.bounds + static_cast<uint64_t>(ty) * job.tiles_x * 4;
+  const bool fits = job.tile_size <= kMaxBoundsTile;
+  for (uint32_t tx = 0; tx < job.tiles_x; tx++, out += 4) {
+    const TileBox& box = boxes[tx];
+    if (box.x1 == 0 || !fits) {
+      std::memset(out, 0, 4);
+      continue;
+    }
+    out[0] = static_cast<uint8_t>(box.x0);
+    out[1] = static_cast<uint8_t>(box.y0);
+    out[2] = static_cast<uint8_t>(box.x1);
+    out[3] = static_cast<uint8_t>(box.y1);
+  }
+}
+
 template <typename Conv>
 uint32_t CaptureWith(const CaptureJob& job) {
   const uint32_t tile = job.tile_size;
@@ -422,12 +529,14 @@ uint32_t CaptureWith(const CaptureJob& job) {
     if (job.seg_hashes != nullptr) HashSegments(job, 0, job.height, nullptr);
     const uint64_t count = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
     std::memset(job.dirty, 1, count);
+    if (job.bounds != nullptr) WholeTileBounds(job);
     return static_cast<uint32_t>(count);
   }
   uint32_t dirty_count = 0;
+  std::vector<TileBox> boxes(job.tiles_x);
   for (uint32_t ty = 0; ty < job.tiles_y; ty++) {
     uint8_t* band_dirty = job.dirty + static_cast<uint64_t>(ty) * job.tiles_x;
-    std::memset(band_dirty, 0, job.tiles_x);
+    std::fill(boxes.begin(), boxes.end(), TileBox{});
     const uint32_t y_end = ty * tile + tile < job.height ? ty * tile + tile : job.height;
     // One pass over the band, row by row, so each source line is read once.
     for (uint32_t y = ty * tile; y < y_end; y++) {
@@ -436,16 +545,22 @@ uint32_t CaptureWith(const CaptureJob& job) {
       if (job.old_rows != nullptr && y % job.old_row_step == 0) {
         std::memcpy(job.old_rows + static_cast<uint64_t>(y / job.old_row_step) * dst_stride, dst_row, dst_stride);
       }
+      const uint32_t row = y - ty * tile;
 #if VGPU_HAVE_AVX2
       if (avx2) {
-        UpdateRowAvx2<Conv>(src_row, dst_row, job.width, tile, band_dirty);
+        UpdateRowAvx2<Conv>(src_row, dst_row, job.width, tile, boxes.data(), row);
         continue;
       }
 #endif
-      UpdateRowBaseline<Conv>(src_row, dst_row, job.width, tile, band_dirty);
+      UpdateRowBaseline<Conv>(src_row, dst_row, job.width, tile, boxes.data(), row);
     }
     uint32_t band_count = 0;
-    for (uint32_t tx = 0; tx < job.tiles_x; tx++) band_count += band_dirty[tx];
+    for (uint32_t tx = 0; tx < job.tiles_x; tx++) {
+      const TileBox& box = boxes[tx];
+      band_dirty[tx] = box.x1 != 0 ? 1 : 0;
+      band_count += band_dirty[tx];
+    }
+    if (job.bounds != nullptr) WriteBandBounds(job, ty, boxes.data());
     // While the band is still in cache.
     if (band_count > 0 && job.seg_hashes != nullptr) HashSegments(job, ty * tile, y_end, band_dirty);
     dirty_count += band_count;
@@ -551,6 +666,7 @@ uint32_t RunCaptureOrProbe(const CaptureJob& job, ProbeOutcome* outcome) {
   }
   if (!outcome->probe_only) return RunCapture(job);
   std::memset(job.dirty, 0, static_cast<uint64_t>(job.tiles_x) * job.tiles_y);
+  if (job.bounds != nullptr) std::memset(job.bounds, 0, static_cast<uint64_t>(job.tiles_x) * job.tiles_y * 4);
   return 0;
 }
 

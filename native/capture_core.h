@@ -37,6 +37,11 @@ struct CaptureJob {
   // previous frame's real pixels. nullptr = none.
   uint8_t* old_rows = nullptr;
   uint32_t old_row_step = 8;
+  // Exact damage: tiles_x*tiles_y*4 bytes, per tile x0,y0,x1,y1 (tile-local, x1/y1 exclusive) of
+  // the pixels that changed, all 0 for a clean tile; whole tiles (clipped to the surface) when
+  // full. Tile sizes above 255 do not fit a byte: then all 0 (a dirty tile without bounds means
+  // the whole tile). nullptr = not wanted.
+  uint8_t* bounds = nullptr;
 };
 
 // Returns the number of dirty tiles. Geometry must already be validated.

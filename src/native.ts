@@ -30,6 +30,13 @@ export interface CaptureResult {
   tilesY: number;
   /** number of dirty tiles */
   dirtyCount: number;
+  /**
+   * 4 bytes per tile (tilesX × tilesY × 4): x0, y0, x1, y1 of the pixels that changed, tile-local,
+   * x1/y1 exclusive; all 0 for a clean tile; the whole tile (clipped to the surface) when `full`.
+   * Tile sizes above 255 do not fit: then all 0 (a dirty tile without bounds = the whole tile).
+   * See TileBounds (src/surface/dirty.ts).
+   */
+  bounds: Uint8Array;
   /** true when no full pass ran (the probe saw nothing, or fullPassOnChange was false): dirty is all 0 */
   probeOnly: boolean;
   /** true when the probe saw a changed row (false without a probe) */

@@ -32,9 +32,12 @@ export interface Display extends EventEmitter {
    */
   requestResize?(width: number, height: number): ResizeAnswer;
   // Events:
-  //  'damage' (bitmap: Uint8Array, moves?: Move[]) — tiles of `grid` that changed in the last
-  //      capture; `moves` (in the order a client may apply them): areas that are the previous
-  //      frame's pixels moved vertically (scrolls), each covering at least one whole dirty tile
+  //  'damage' (bitmap: Uint8Array, moves?: Move[], bounds?: Uint8Array) — tiles of `grid` that
+  //      changed in the last capture; `moves` (in the order a client may apply them): areas that
+  //      are the previous frame's pixels moved vertically (scrolls), each covering at least one
+  //      whole dirty tile; `bounds`: per tile the box of changed pixels (CaptureResult.bounds
+  //      layout, 4 bytes per tile; absent or all 0 for a tile = the whole tile), for
+  //      TileBounds.addDamage
   //  'resize' (surface: SurfaceView) — new mode; `surface` and `grid` already replaced
   //  'cursor' (state: CursorState | undefined, shapeChanged: boolean) — `cursor` already replaced
 }

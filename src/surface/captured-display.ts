@@ -215,7 +215,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     }
     if (result.dirtyCount > 0) {
       this.wanted = false;
-      this.emit('damage', result.dirty, full || !history ? [] : this.findMoves(result.dirty, history));
+      this.emit('damage', result.dirty, full || !history ? [] : this.findMoves(result.dirty, history), result.bounds);
       return true;
     }
     return false;
@@ -283,7 +283,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     data.copy(this.surface.data);
     this.rowSigs.fill(0);
     this.wanted = false;
-    this.emit('damage', this.grid.newBitmap(1));
+    this.emit('damage', this.grid.newBitmap(1), [], undefined); // no bounds: whole tiles
     return true;
   }
 
