@@ -104,7 +104,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
  * all of it). Both in the same run, alternating.
  */
 async function batchAgainstSync(pictures: Array<[string, SurfaceView]>): Promise<void> {
-  console.log('\nencodeBatch vs encode(), whole 1080p frame, median of 7 (ratios batch/sync)');
+  console.log('\nencodeBatch vs encode(), whole 1080p frame, median of 7 (ratios batch/sync; CPU: the process\'s user+system time, all threads)');
   for (const [pname, surface] of pictures.filter(([n]) => n === 'plasma' || n === 'noise' || n === 'desktop')) {
     for (const [mode, opts] of [['lossless', []], ['JPEG q6', [-32 + 6]]] as Array<[string, number[]]>) {
       const sync = new TightEncoder(false, encoderOptionsFrom(opts));
@@ -112,23 +112,28 @@ async function batchAgainstSync(pictures: Array<[string, SurfaceView]>): Promise
       const rect = [{ x: 0, y: 0, w: surface.width, h: surface.height }];
       sync.encode(surface, rect[0]!, SERVER_PIXEL_FORMAT, []);
       await batch.encodeBatch(surface, rect, SERVER_PIXEL_FORMAT);
-      const syncMs: number[] = [], batchMs: number[] = [], blockedMs: number[] = [];
+      const syncMs: number[] = [], batchMs: number[] = [], blockedMs: number[] = [], syncCpu: number[] = [], batchCpu: number[] = [];
       let syncBytes = 0, batchBytes = 0;
+      const cpuMs = (since: NodeJS.CpuUsage): number => { const d = process.cpuUsage(since); return (d.user + d.system) / 1000; };
       for (let i = 0; i < 7; i++) {
         const out: Buffer[] = [];
+        let c0 = process.cpuUsage();
         let t0 = performance.now();
         sync.encode(surface, rect[0]!, SERVER_PIXEL_FORMAT, out);
         syncMs.push(performance.now() - t0);
+        syncCpu.push(cpuMs(c0));
         syncBytes = out.reduce((n, b) => n + b.length, 0);
+        c0 = process.cpuUsage();
         t0 = performance.now();
         const p = batch.encodeBatch(surface, rect, SERVER_PIXEL_FORMAT);
         blockedMs.push(performance.now() - t0);
         const entries = await p;
         batchMs.push(performance.now() - t0);
+        batchCpu.push(cpuMs(c0));
         batchBytes = entries.flat().reduce((n, b) => n + b.length, 0);
       }
-      const s = median(syncMs), b = median(batchMs), j = median(blockedMs);
-      console.log(`${pname.padEnd(8)} ${mode.padEnd(9)} sync ${s.toFixed(1).padStart(6)} ms  batch ${b.toFixed(1).padStart(6)} ms (${(b / s).toFixed(2)}x)  JS thread held ${j.toFixed(1).padStart(5)} ms (${(j / s).toFixed(2)}x of sync)  bytes batch/sync ${(batchBytes / syncBytes).toFixed(3)}`);
+      const s = median(syncMs), b = median(batchMs), j = median(blockedMs), sc = median(syncCpu), bc = median(batchCpu);
+      console.log(`${pname.padEnd(8)} ${mode.padEnd(9)} sync ${s.toFixed(1).padStart(6)} ms  batch ${b.toFixed(1).padStart(6)} ms (${(b / s).toFixed(2)}x)  JS thread held ${j.toFixed(1).padStart(5)} ms (${(j / s).toFixed(2)}x of sync)  CPU ${(bc / sc).toFixed(2)}x  bytes ${(batchBytes / syncBytes).toFixed(3)}x`);
     }
   }
 }

@@ -324,8 +324,8 @@ struct StreamItem {
   size_t Size() const { return is_job ? job.OutBytes() : len; }
 };
 
-// Every input of one zlib stream in a batch, in order: filtered into one buffer, then
-// deflated as consecutive segments (one sync-flushed chunk each, parallel when big).
+// Every input of one zlib stream in a batch, in order: each filtered, then deflated with a
+// sync flush (one chunk each, parallel when big), all in one job off the JS thread.
 class StreamBatchWorker : public Napi::AsyncWorker {
  public:
   StreamBatchWorker(Napi::Env env, std::vector<StreamItem>&& items, const Napi::Array& items_object, ZStream* stream,
@@ -349,18 +349,25 @@ class StreamBatchWorker : public Napi::AsyncWorker {
       if (job.filter == kFilterChoose) job.filter = ChooseFilter(job);
       filters_[i] = job.filter;
     }
-    std::vector<size_t> lens(items_.size());
-    size_t total = 0;
-    for (size_t i = 0; i < items_.size(); i++) total += (lens[i] = items_[i].Size());
-    std::vector<uint8_t> in(total);
-    size_t at = 0;
-    for (const StreamItem& item : items_) {
-      if (item.is_job) RunFilter(item.job, in.data() + at);
-      else if (item.len) std::memcpy(in.data() + at, item.bytes, item.len);
-      at += item.Size();
+    // One DeflateToVector per item (big ones go parallel in it): DeflateSegments over the
+    // whole batch cost more CPU (32 items of 196 KB, process CPU time: stored 48 vs 18 ms,
+    // level 1 163..220 vs 165 ms).
+    outs_.resize(items_.size());
+    std::vector<uint8_t> filtered;
+    for (size_t i = 0; i < items_.size(); i++) {
+      const StreamItem& item = items_[i];
+      const uint8_t* in = item.bytes;
+      if (item.is_job) {
+        filtered.resize(item.job.OutBytes());
+        RunFilter(item.job, filtered.data());
+        in = filtered.data();
+      }
+      std::string error;
+      if (!stream_->DeflateToVector(in, item.Size(), outs_[i], &error)) {
+        SetError(error);
+        return;
+      }
     }
-    std::string error;
-    if (!stream_->DeflateSegments(in.data(), lens.data(), lens.size(), outs_, &error)) SetError(error);
   }
 
   void OnOK() override {

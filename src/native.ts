@@ -335,8 +335,8 @@ export interface NativeAddon {
   tightSampleRatio(job: TightFilterJob): number;
   /**
    * One batch of a Tight zlib stream off the JS thread: the items (filter jobs, or bytes sent as
-   * they are) through `stream` in order, one sync-flushed chunk each (ZStream.DeflateSegments:
-   * parallel when big). A job here may have filter 3: copy or gradient, whichever a sample
+   * they are) through `stream` in order, one sync-flushed chunk each (big ones deflated on
+   * both cores). A job here may have filter 3: copy or gradient, whichever a sample
    * (as tightSampleRatio) deflates smaller; `filters` says which each job used (−1 for bytes).
    * Sources must stay unchanged until it settles; 'EBUSY' while another job holds the stream.
    */
