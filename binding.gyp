@@ -4,6 +4,7 @@
       "target_name": "vgpu_vnc",
       "sources": [
         "native/addon.cc",
+        "native/buffer_pool.cc",
         "native/capture.cc",
         "native/capture_core.cc",
         "native/detile.cc",

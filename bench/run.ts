@@ -7,6 +7,7 @@ const benches: [string, () => Promise<{ run: () => Promise<void> }>][] = [
   ['tight', () => import('./tight.js')],
   ['scroll', () => import('./scroll.js')],
   ['zstream', () => import('./zstream.js')],
+  ['zrle', () => import('./zrle.js')],
   ['xvnc', () => import('./xvnc/index.js')],
 ];
 // Long benchmarks (minutes) run only when named: `npm run bench -- xvnc`.

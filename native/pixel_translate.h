@@ -48,6 +48,8 @@ class PixelTranslator {
   bool identity() const { return identity_; }
   /** ZRLE CPIXEL size: 3 for 32 bpp depth ≤ 24 whose channels fit 3 bytes, else bytes_per_pixel. */
   int cpixel_bytes() const { return cpixel_bytes_; }
+  /** 8 when a 3-byte CPIXEL holds the value's top 3 bytes (shifted down first), else 0. */
+  int cpixel_shift() const { return cpixel_shift_; }
 
   /** The client pixel value of one XRGB8888 word. */
   uint32_t Value(uint32_t xrgb) const {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "buffer_pool.h"
 #include "errors.h"
 #include "pixel_translate.h"
 #include "thread_pool.h"
@@ -79,26 +80,18 @@ class RawWorker : public Napi::AsyncWorker {
         translator_(format) {
     data_ref_ = Napi::Persistent(data_object);
   }
-  ~RawWorker() override { std::free(out_); }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
     size_ = RawBytes(rects_, translator_.bytes_per_pixel());
-    if (size_ == 0) return;
-    out_ = static_cast<uint8_t*>(std::malloc(size_));
-    if (out_ == nullptr) {
-      SetError("rawEncode: out of memory for " + std::to_string(size_) + " bytes");
-      return;
-    }
-    EncodeRaw(surface_, rects_, translator_, out_, size_);
+    out_ = TakeBuffer(size_);
+    EncodeRaw(surface_, rects_, translator_, out_.data(), size_);
   }
 
   void OnOK() override {
-    uint8_t* out = out_;
-    out_ = nullptr;  // the Buffer owns it now
-    deferred_.Resolve(BufferFromMalloc(Env(), out, size_));
+    deferred_.Resolve(BufferFromPool(Env(), std::move(out_), size_));
   }
 
   void OnError(const Napi::Error& error) override {
@@ -110,7 +103,7 @@ class RawWorker : public Napi::AsyncWorker {
   SurfaceInput surface_;
   std::vector<RectInput> rects_;
   PixelTranslator translator_;
-  uint8_t* out_ = nullptr;
+  std::vector<uint8_t> out_;
   size_t size_ = 0;
   Napi::ObjectReference data_ref_;
 };
@@ -205,19 +198,6 @@ uint8_t* WriteRectHeader(uint8_t* dst, const RectInput& r, int32_t encoding) {
   *dst++ = static_cast<uint8_t>(e >> 8);
   *dst++ = static_cast<uint8_t>(e);
   return dst;
-}
-
-Napi::Value BufferFromMalloc(Napi::Env env, uint8_t* data, size_t length) {
-  if (data == nullptr || length == 0) {
-    std::free(data);
-    return Napi::Buffer<uint8_t>::New(env, 0);
-  }
-  // Tell V8 about the memory, so big frames make it collect old Buffers soon enough.
-  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(length));
-  return Napi::Buffer<uint8_t>::New(env, data, length, [length](Napi::Env e, uint8_t* p) {
-    std::free(p);
-    Napi::MemoryManagement::AdjustExternalMemory(e, -static_cast<int64_t>(length));
-  });
 }
 
 Napi::Value RawEncode(const Napi::CallbackInfo& info) {

@@ -1,6 +1,5 @@
 // Raw (0) encoding of a batch of rects off the JS thread, and what every native encoder of a
-// batch shares: reading the surface and the rects from JS, the 12-byte rect header, and
-// handing a malloc'ed output to JS without a copy.
+// batch shares: reading the surface and the rects from JS, and the 12-byte rect header.
 #pragma once
 
 #include <napi.h>
@@ -32,9 +31,6 @@ bool ParseBatchInput(const Napi::Value& surface, const Napi::Value& rects, Surfa
 
 /** The 12-byte rectangle header: x, y, w, h (u16 BE) and the encoding (s32 BE); returns the end. */
 uint8_t* WriteRectHeader(uint8_t* dst, const RectInput& r, int32_t encoding);
-
-/** A JS Buffer that takes ownership of malloc'ed `data` (freed when collected). */
-Napi::Value BufferFromMalloc(Napi::Env env, uint8_t* data, size_t length);
 
 /** rawEncode(surface, rects, pf): Promise<Buffer> with every rect (header + pixels) in order. */
 Napi::Value RawEncode(const Napi::CallbackInfo& info);

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
+#include "buffer_pool.h"
 #include "errors.h"
 #include "pixel_translate.h"
 #include "raw_encoder.h"
@@ -70,8 +73,6 @@ class ColourTable {
   uint32_t gen_ = 1;
 };
 
-inline size_t RunLengthBytes(size_t len) { return (len - 1) / 255 + 1; }
-
 inline uint8_t* WriteRunLength(uint8_t* out, size_t run) {
   size_t r = run - 1;
   while (r >= 255) {
@@ -82,76 +83,83 @@ inline uint8_t* WriteRunLength(uint8_t* out, size_t run) {
   return out;
 }
 
-// Per-thread scratch for tile encoding.
+// CPIXEL writers, one type per layout so the tile loops have no per-pixel branch on it.
+template <int kBytes, bool kBigEndian>
+struct CPixelWriter {
+  int shift = 0;  // 3-byte CPIXELs of colours in the top bytes: shifted down 8 first
+  uint8_t* operator()(uint8_t* d, uint32_t v) const {
+    if (kBytes == 1) {
+      *d = static_cast<uint8_t>(v);
+    } else if (kBytes == 2) {
+      const uint16_t w = kBigEndian ? __builtin_bswap16(static_cast<uint16_t>(v)) : static_cast<uint16_t>(v);
+      std::memcpy(d, &w, 2);
+    } else if (kBytes == 3) {
+      v >>= shift;
+      d[0] = static_cast<uint8_t>(kBigEndian ? v >> 16 : v);
+      d[1] = static_cast<uint8_t>(v >> 8);
+      d[2] = static_cast<uint8_t>(kBigEndian ? v : v >> 16);
+    } else {
+      const uint32_t w = kBigEndian ? __builtin_bswap32(v) : v;
+      std::memcpy(d, &w, 4);
+    }
+    return d + kBytes;
+  }
+};
+
+// Per-thread scratch for tile encoding: the tile's client pixel values and its runs.
 struct TileScratch {
   ColourTable palette;
   uint32_t values[kTile * kTile];
+  uint16_t run_start[kTile * kTile];
+  uint32_t run_value[kTile * kTile];
+  uint16_t run_length[kTile * kTile];
+  uint8_t run_index[kTile * kTile];  // palette index of each run (while the palette holds)
+  uint8_t pixel_index[kTile * kTile];
 };
 
-// Plain RLE (CPIXEL + length) or palette RLE (index, | 128 + length when the run is > 1).
-uint8_t* WriteRuns(const uint32_t* v, size_t n, const PixelTranslator& tr, const ColourTable* pal, uint8_t* out) {
-  uint32_t prev = v[0];
-  size_t run = 0;
-  auto flush = [&](uint32_t c, size_t len) {
-    if (pal) {
-      const uint8_t idx = static_cast<uint8_t>(pal->IndexOf(c));
-      if (len == 1) {
-        *out++ = idx;
-        return;
-      }
-      *out++ = idx | 128;
-    } else {
-      out = tr.WriteCPixel(out, c);
-    }
-    out = WriteRunLength(out, len);
-  };
-  for (size_t i = 0; i < n; i++) {
-    if (v[i] == prev) {
-      run++;
-      continue;
-    }
-    flush(prev, run);
-    prev = v[i];
-    run = 1;
-  }
-  flush(prev, run);
-  return out;
-}
-
-// One tile of client pixel values (tw × th, rows packed) → its ZRLE bytes; returns the end.
-// The same costs and tie-breaks as zrle.ts's encodeTile.
-uint8_t* EncodeTile(const uint32_t* v, uint32_t tw, uint32_t th, const PixelTranslator& tr, ColourTable& pal,
-                    uint8_t* out) {
-  const size_t cp = tr.cpixel_bytes();
+// One tile of client pixel values (tw × th, rows packed, in scratch.values) → its ZRLE
+// bytes; returns the end. The same costs and tie-breaks as zrle.ts's encodeTile.
+template <int kBytes, bool kBigEndian>
+uint8_t* EncodeTile(uint32_t tw, uint32_t th, CPixelWriter<kBytes, kBigEndian> write, TileScratch& t, uint8_t* out) {
+  const uint32_t* v = t.values;
   const size_t n = size_t{tw} * th;
+  ColourTable& pal = t.palette;
   pal.Clear();
-  // One pass over the runs (which continue across rows): palette and RLE costs.
-  bool overflow = false;
-  size_t plain_rle = 0, palette_rle = 0;
-  uint32_t prev = v[0];
-  size_t run = 0;
-  auto account = [&](uint32_t c, size_t len) {
-    const size_t rl = RunLengthBytes(len);
-    plain_rle += cp + rl;
-    palette_rle += len == 1 ? 1 : 1 + rl;
-    if (!overflow && pal.Add(c) < 0) overflow = true;
-  };
-  for (size_t i = 0; i < n; i++) {
-    if (v[i] == prev) {
-      run++;
-      continue;
-    }
-    account(prev, run);
-    prev = v[i];
-    run = 1;
+  // Runs continue across rows. Their starts are found without a branch per pixel (run
+  // boundaries in smooth content are unpredictable), then each run is recorded once.
+  uint16_t* starts = t.run_start;
+  size_t runs = 1;
+  starts[0] = 0;
+  for (size_t i = 1; i < n; i++) {
+    starts[runs] = static_cast<uint16_t>(i);
+    runs += v[i] != v[i - 1];
   }
-  account(prev, run);
+  bool overflow = false;
+  size_t length_bytes = 0, singles = 0;
+  for (size_t r = 0; r < runs; r++) {
+    const size_t len = (r + 1 < runs ? starts[r + 1] : n) - starts[r];
+    const uint32_t c = v[starts[r]];
+    t.run_value[r] = c;
+    t.run_length[r] = static_cast<uint16_t>(len);
+    length_bytes += len <= 255 ? 1 : (len - 1) / 255 + 1;
+    singles += len == 1;
+    if (!overflow) {
+      const int idx = pal.Add(c);
+      overflow = idx < 0;
+      t.run_index[r] = static_cast<uint8_t>(idx);
+    }
+  }
+  const uint32_t prev = t.run_value[runs - 1];
 
+  const size_t cp = kBytes;
   const int colours = pal.size();
   if (!overflow && colours == 1) {
     *out++ = kSubSolid;
-    return tr.WriteCPixel(out, prev);
+    return write(out, prev);
   }
+  // Plain RLE: CPIXEL + length bytes per run; palette RLE: index, plus length bytes when > 1.
+  const size_t plain_rle = runs * cp + length_bytes;
+  const size_t palette_rle = runs + length_bytes - singles;
   int best = kSubRaw;
   size_t best_size = n * cp;
   if (plain_rle < best_size) {
@@ -170,24 +178,37 @@ uint8_t* EncodeTile(const uint32_t* v, uint32_t tw, uint32_t th, const PixelTran
 
   *out++ = static_cast<uint8_t>(best);
   if (best == kSubRaw) {
-    for (size_t i = 0; i < n; i++) out = tr.WriteCPixel(out, v[i]);
+    for (size_t i = 0; i < n; i++) out = write(out, v[i]);
     return out;
   }
-  if (best == kSubPlainRle) return WriteRuns(v, n, tr, nullptr, out);
-  for (int i = 0; i < colours; i++) out = tr.WriteCPixel(out, pal.colour(i));
-  if (best > 128) return WriteRuns(v, n, tr, &pal, out);
-  // Packed palette: indices MSB first, each row padded to a byte.
-  for (uint32_t y = 0; y < th; y++) {
-    const uint32_t* row = v + size_t{y} * tw;
-    uint32_t acc = 0, nbits = 0;
-    uint32_t last_v = row[0];
-    uint32_t last_i = static_cast<uint32_t>(pal.IndexOf(last_v));
-    for (uint32_t x = 0; x < tw; x++) {
-      if (row[x] != last_v) {
-        last_v = row[x];
-        last_i = static_cast<uint32_t>(pal.IndexOf(last_v));
+  if (best == kSubPlainRle) {
+    for (size_t r = 0; r < runs; r++) out = WriteRunLength(write(out, t.run_value[r]), t.run_length[r]);
+    return out;
+  }
+  for (int i = 0; i < colours; i++) out = write(out, pal.colour(i));
+  if (best > 128) {
+    for (size_t r = 0; r < runs; r++) {
+      const uint32_t len = t.run_length[r];
+      const uint32_t more = len > 1;
+      out[0] = static_cast<uint8_t>(t.run_index[r] | (more << 7));
+      if (len <= 255) {
+        // The length byte (len − 1) is stored always and kept only for runs > 1: no branch.
+        // (Palette RLE is only chosen when smaller than raw, so the spare byte has room.)
+        out[1] = static_cast<uint8_t>(len - 1);
+        out += 1 + more;
+      } else {
+        out = WriteRunLength(out + 1, len);
       }
-      acc = (acc << bits) | last_i;
+    }
+    return out;
+  }
+  // Packed palette: indices MSB first, each row padded to a byte.
+  for (size_t r = 0, i = 0; r < runs; i += t.run_length[r], r++) std::memset(t.pixel_index + i, t.run_index[r], t.run_length[r]);
+  for (uint32_t y = 0; y < th; y++) {
+    const uint8_t* row = t.pixel_index + size_t{y} * tw;
+    uint32_t acc = 0, nbits = 0;
+    for (uint32_t x = 0; x < tw; x++) {
+      acc = (acc << bits) | row[x];
       nbits += bits;
       if (nbits == 8) {
         *out++ = static_cast<uint8_t>(acc);
@@ -208,20 +229,53 @@ struct Band {
   size_t size = 0;   // bytes written
 };
 
-void EncodeBand(const SurfaceInput& s, const RectInput& r, Band& band, const PixelTranslator& tr, TileScratch& scratch,
-                uint8_t* buffer) {
+template <int kBytes, bool kBigEndian>
+void EncodeBand(const SurfaceInput& s, const RectInput& r, Band& band, const PixelTranslator& tr,
+                CPixelWriter<kBytes, kBigEndian> write, TileScratch& scratch, uint8_t* buffer) {
   uint8_t* out = buffer + band.offset;
   const uint32_t th = std::min(kTile, r.h - band.ty);
   for (uint32_t tx = 0; tx < r.w; tx += kTile) {
     const uint32_t tw = std::min(kTile, r.w - tx);
     uint32_t* v = scratch.values;
-    for (uint32_t y = 0; y < th; y++) {
+    for (uint32_t y = 0; y < th; y++, v += tw) {
       const uint8_t* src = s.data + ((size_t{r.y} + band.ty + y) * s.width + r.x + tx) * 4;
-      for (uint32_t x = 0; x < tw; x++) *v++ = tr.Value(LoadU32(src + x * 4));
+      if (tr.identity()) {
+        std::memcpy(v, src, size_t{tw} * 4);
+      } else {
+        for (uint32_t x = 0; x < tw; x++) v[x] = tr.Value(LoadU32(src + x * 4));
+      }
     }
-    out = EncodeTile(scratch.values, tw, th, tr, scratch.palette, out);
+    out = EncodeTile(tw, th, write, scratch, out);
   }
   band.size = static_cast<size_t>(out - (buffer + band.offset));
+}
+
+// Encodes every band (on the pool when there is enough work) with one CPIXEL layout.
+template <int kBytes, bool kBigEndian>
+void EncodeBands(const SurfaceInput& s, const std::vector<RectInput>& rects, std::vector<Band>& bands,
+                 const PixelTranslator& tr, int shift, bool parallel, uint8_t* buffer) {
+  CPixelWriter<kBytes, kBigEndian> write;
+  write.shift = shift;
+  if (parallel) {
+    std::vector<TileScratch> scratch(WorkerPool::Shared().participants());
+    WorkerPool::Shared().ParallelFor(bands.size(), [&](size_t i, size_t slot) {
+      EncodeBand(s, rects[bands[i].rect], bands[i], tr, write, scratch[slot], buffer);
+    });
+  } else {
+    auto scratch = std::make_unique<TileScratch>();
+    for (Band& band : bands) EncodeBand(s, rects[band.rect], band, tr, write, *scratch, buffer);
+  }
+}
+
+template <bool kBigEndian>
+void EncodeBandsFor(int cpixel_bytes, const SurfaceInput& s, const std::vector<RectInput>& rects,
+                    std::vector<Band>& bands, const PixelTranslator& tr, int shift, bool parallel, uint8_t* buffer) {
+  switch (cpixel_bytes) {
+    case 1: return EncodeBands<1, kBigEndian>(s, rects, bands, tr, shift, parallel, buffer);
+    case 2: return EncodeBands<2, kBigEndian>(s, rects, bands, tr, shift, parallel, buffer);
+    case 3: return EncodeBands<3, kBigEndian>(s, rects, bands, tr, shift, parallel, buffer);
+    default: return EncodeBands<4, kBigEndian>(s, rects, bands, tr, shift, parallel, buffer);
+  }
 }
 
 struct ZrleRequest {
@@ -232,9 +286,9 @@ struct ZrleRequest {
   Napi::Object data_object;
 };
 
-// Tiles of every rect, then one zlib chunk per rect; `out`/`size`: a malloc'ed buffer with
-// header + u32 length + chunk per rect (the caller frees or hands it to JS).
-bool RunZrle(const ZrleRequest& req, uint8_t** out, size_t* size, std::string* error) {
+// Tiles of every rect, then one zlib chunk per rect: *out (from the buffer pool) gets header +
+// u32 length + chunk for each rect, *size bytes in all.
+bool RunZrle(const ZrleRequest& req, std::vector<uint8_t>* out, size_t* size, std::string* error) {
   const PixelTranslator tr(req.format);
   const size_t cp = tr.cpixel_bytes();
   std::vector<Band> bands;
@@ -248,16 +302,12 @@ bool RunZrle(const ZrleRequest& req, uint8_t** out, size_t* size, std::string* e
       worst += (r.w + kTile - 1) / kTile + size_t{r.w} * th * cp;  // every tile raw + its sub byte
     }
   }
-  std::vector<uint8_t> tiles(worst);
+  std::vector<uint8_t> tiles = TakeBuffer(worst);
   const bool parallel = pixels >= kParallelMinPixels && bands.size() > 1 && WorkerPool::Shared().participants() > 1;
-  if (parallel) {
-    std::vector<TileScratch> scratch(WorkerPool::Shared().participants());
-    WorkerPool::Shared().ParallelFor(bands.size(), [&](size_t i, size_t slot) {
-      EncodeBand(req.surface, req.rects[bands[i].rect], bands[i], tr, scratch[slot], tiles.data());
-    });
+  if (req.format.big_endian) {
+    EncodeBandsFor<true>(tr.cpixel_bytes(), req.surface, req.rects, bands, tr, tr.cpixel_shift(), parallel, tiles.data());
   } else {
-    TileScratch scratch;
-    for (Band& band : bands) EncodeBand(req.surface, req.rects[band.rect], band, tr, scratch, tiles.data());
+    EncodeBandsFor<false>(tr.cpixel_bytes(), req.surface, req.rects, bands, tr, tr.cpixel_shift(), parallel, tiles.data());
   }
   // Close the gaps between bands: the rects' tile data back to back, one segment per rect.
   std::vector<size_t> lens(req.rects.size(), 0);
@@ -267,29 +317,32 @@ bool RunZrle(const ZrleRequest& req, uint8_t** out, size_t* size, std::string* e
     packed += band.size;
     lens[band.rect] += band.size;
   }
-  std::vector<std::vector<uint8_t>> chunks;
-  if (!req.stream->DeflateSegments(tiles.data(), lens.data(), lens.size(), chunks, error)) return false;
-  size_t total = 0;
-  for (const auto& c : chunks) total += 16 + c.size();
-  *size = total;
-  *out = nullptr;
-  if (total == 0) return true;
-  uint8_t* p = static_cast<uint8_t*>(std::malloc(total));
-  if (p == nullptr) {
-    *error = "zrleEncode: out of memory for " + std::to_string(total) + " bytes";
+  std::vector<uint8_t> deflated = TakeBuffer(packed / 2 + 4096);
+  std::vector<size_t> sizes;
+  size_t deflated_bytes = 0;
+  const bool ok = req.stream->DeflateSegmentsInto(tiles.data(), lens.data(), lens.size(), deflated, sizes, &deflated_bytes, error);
+  GiveBuffer(std::move(tiles));
+  if (!ok) {
+    GiveBuffer(std::move(deflated));
     return false;
   }
-  *out = p;
-  for (size_t i = 0; i < chunks.size(); i++) {
+  const size_t total = deflated_bytes + 16 * req.rects.size();
+  *out = TakeBuffer(total);
+  *size = total;
+  uint8_t* p = out->data();
+  const uint8_t* chunk = deflated.data();
+  for (size_t i = 0; i < req.rects.size(); i++) {
     p = WriteRectHeader(p, req.rects[i], kEncodingZrle);
-    const uint32_t len = static_cast<uint32_t>(chunks[i].size());
+    const uint32_t len = static_cast<uint32_t>(sizes[i]);
     *p++ = static_cast<uint8_t>(len >> 24);
     *p++ = static_cast<uint8_t>(len >> 16);
     *p++ = static_cast<uint8_t>(len >> 8);
     *p++ = static_cast<uint8_t>(len);
-    std::memcpy(p, chunks[i].data(), chunks[i].size());
-    p += chunks[i].size();
+    std::memcpy(p, chunk, len);
+    p += len;
+    chunk += len;
   }
+  GiveBuffer(std::move(deflated));
   return true;
 }
 
@@ -324,7 +377,6 @@ class ZrleWorker : public Napi::AsyncWorker {
     stream_ref_ = Napi::Persistent(stream_object);
     data_ref_ = Napi::Persistent(req_.data_object);
   }
-  ~ZrleWorker() override { std::free(out_); }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
@@ -336,9 +388,7 @@ class ZrleWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     req_.stream->EndJob();
-    uint8_t* out = out_;
-    out_ = nullptr;  // the Buffer owns it now
-    deferred_.Resolve(BufferFromMalloc(Env(), out, size_));
+    deferred_.Resolve(BufferFromPool(Env(), std::move(out_), size_));
   }
 
   void OnError(const Napi::Error& error) override {
@@ -349,7 +399,7 @@ class ZrleWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   ZrleRequest req_;
-  uint8_t* out_ = nullptr;
+  std::vector<uint8_t> out_;
   size_t size_ = 0;
   Napi::ObjectReference stream_ref_;
   Napi::ObjectReference data_ref_;
@@ -386,17 +436,16 @@ Napi::Value ZrleEncodeSync(const Napi::CallbackInfo& info) {
     BusyError(env, "zrleEncodeSync").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  uint8_t* out = nullptr;
+  std::vector<uint8_t> out;
   size_t size = 0;
   std::string message;
   const bool ok = RunZrle(req, &out, &size, &message);
   req.stream->EndJob();
   if (!ok) {
-    std::free(out);
     ErrorWithCode(env, "EZLIB", message).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return BufferFromMalloc(env, out, size);
+  return BufferFromPool(env, std::move(out), size);
 }
 
 }  // namespace vgpu

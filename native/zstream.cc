@@ -210,47 +210,65 @@ bool ZStream::ThrowIfUnusable(Napi::Env env, const char* method) {
 }
 
 bool ZStream::DeflateToVector(const uint8_t* in, size_t len, std::vector<uint8_t>& out, std::string* error) {
-  std::vector<std::vector<uint8_t>> outs;
-  if (!DeflateSegments(in, &len, 1, outs, error)) return false;
-  out = std::move(outs[0]);
+  std::vector<size_t> sizes;
+  size_t total = 0;
+  if (!DeflateSegmentsInto(in, &len, 1, out, sizes, &total, error)) return false;
+  out.resize(total);
   return true;
 }
 
 bool ZStream::DeflateSegments(const uint8_t* in, const size_t* lens, size_t count,
                               std::vector<std::vector<uint8_t>>& outs, std::string* error) {
+  std::vector<uint8_t> all;
+  std::vector<size_t> sizes;
+  size_t total = 0;
   outs.assign(count, {});
+  if (!DeflateSegmentsInto(in, lens, count, all, sizes, &total, error)) return false;
+  for (size_t i = 0, off = 0; i < count; off += sizes[i], i++) outs[i].assign(all.data() + off, all.data() + off + sizes[i]);
+  return true;
+}
+
+bool ZStream::DeflateSegmentsInto(const uint8_t* in, const size_t* lens, size_t count, std::vector<uint8_t>& out,
+                                  std::vector<size_t>& sizes, size_t* total_out, std::string* error) {
+  sizes.assign(count, 0);
+  *total_out = 0;
   size_t total = 0;
   for (size_t i = 0; i < count; i++) total += lens[i];
+  // The 2-byte zlib header goes before the stream's first byte, i.e. before the first
+  // non-empty segment (all segments before it are empty, so position 0 is right).
+  size_t produced = 0;
+  const bool header = header_pending_;
+  if (header) {
+    if (out.size() < 2) out.resize(2);
+    ZlibHeader(level_, out.data());
+    produced = 2;
+  }
   // Stored (level 0) is memcpy speed already; one worker thread would only add a hop.
   const bool parallel = level_ != 0 && static_cast<double>(total) >= parallel_min_bytes_ &&
                         WorkerPool::Shared().participants() > 1;
   bool ok = true;
   if (parallel) {
-    ok = DeflateParallel(in, lens, count, outs);
+    ok = DeflateParallel(in, lens, count, out, produced, sizes);
   } else {
     for (size_t i = 0, off = 0; ok && i < count; off += lens[i], i++) {
-      size_t produced = 0;
-      ok = DeflateInto(&stream_, in + off, lens[i], outs[i], produced);
-      outs[i].resize(produced);
+      const size_t before = produced;
+      ok = DeflateInto(&stream_, in + off, lens[i], out, produced);
+      sizes[i] = produced - before;
     }
   }
   if (!ok) {
     *error = std::string("ZStream deflate failed: ") + (stream_.msg ? stream_.msg : "zlib error");
-    outs.assign(count, {});
+    sizes.assign(count, 0);
     return false;
   }
-  // The 2-byte zlib header goes before the stream's first byte. (An empty input right after a
-  // flush adds nothing, so it keeps waiting.)
-  if (header_pending_) {
-    for (auto& out : outs) {
-      if (out.empty()) continue;
-      uint8_t header[2];
-      ZlibHeader(level_, header);
-      out.insert(out.begin(), header, header + 2);
-      header_pending_ = false;
-      break;
-    }
+  if (header) {
+    // An empty input right after a flush adds nothing: keep the header for the next call.
+    auto first = std::find_if(sizes.begin(), sizes.end(), [](size_t n) { return n > 0; });
+    if (first == sizes.end()) return true;
+    *first += 2;
+    header_pending_ = false;
   }
+  *total_out = produced;
   return true;
 }
 
@@ -291,8 +309,8 @@ Napi::Value ZStream::DeflateAsync(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-bool ZStream::DeflateParallel(const uint8_t* in, const size_t* lens, size_t count,
-                              std::vector<std::vector<uint8_t>>& outs) {
+bool ZStream::DeflateParallel(const uint8_t* in, const size_t* lens, size_t count, std::vector<uint8_t>& out,
+                              size_t& produced, std::vector<size_t>& sizes) {
   size_t len = 0;
   for (size_t i = 0; i < count; i++) len += lens[i];
   // The decoder's window before this call: what the main stream has seen (at most 32 KiB).
@@ -311,17 +329,24 @@ bool ZStream::DeflateParallel(const uint8_t* in, const size_t* lens, size_t coun
   // own, so every segment's bytes end on a flush, and pieces concatenate into segments.
   struct Piece {
     size_t segment, start, length;
-    std::vector<uint8_t> bytes;
+    std::vector<uint8_t>* bytes;  // one of piece_buffers_
     size_t size = 0;
   };
   std::vector<std::vector<Piece>> pieces(blocks);
+  size_t piece_count = 0;
   for (size_t seg = 0, seg_start = 0; seg < count; seg_start += lens[seg], seg++) {
     for (size_t p = seg_start, end = seg_start + lens[seg]; p < end;) {
       const size_t block = p / block_bytes;
       const size_t piece_end = std::min(end, (block + 1) * block_bytes);
-      pieces[block].push_back(Piece{seg, p, piece_end - p, {}, 0});
+      pieces[block].push_back(Piece{seg, p, piece_end - p, nullptr, 0});
+      piece_count++;
       p = piece_end;
     }
+  }
+  // Buffers only once they all exist (growing piece_buffers_ moves them).
+  if (piece_buffers_.size() < piece_count) piece_buffers_.resize(piece_count);
+  for (size_t b = 0, k = 0; b < blocks; b++) {
+    for (Piece& piece : pieces[b]) piece.bytes = &piece_buffers_[k++];
   }
   std::vector<char> failed(blocks, 0);
   auto& streams = BlockStreams();
@@ -336,22 +361,21 @@ bool ZStream::DeflateParallel(const uint8_t* in, const size_t* lens, size_t coun
     bool ok = bs.Start(level);
     if (ok && dict_len > 0) ok = deflateSetDictionary(&bs.s, dict, static_cast<uInt>(dict_len)) == Z_OK;
     for (Piece& piece : pieces[i]) {
-      if (ok) ok = DeflateInto(&bs.s, in + piece.start, piece.length, piece.bytes, piece.size);
+      if (ok) ok = DeflateInto(&bs.s, in + piece.start, piece.length, *piece.bytes, piece.size);
     }
     failed[i] = !ok;
   });
+  size_t total = produced;
   for (size_t i = 0; i < blocks; i++) {
     if (failed[i]) return false;
+    for (const Piece& piece : pieces[i]) total += piece.size;
   }
+  if (out.size() < total) out.resize(total);
   for (auto& block : pieces) {
-    for (Piece& piece : block) {
-      auto& out = outs[piece.segment];
-      if (out.empty()) {
-        piece.bytes.resize(piece.size);
-        out = std::move(piece.bytes);
-      } else {
-        out.insert(out.end(), piece.bytes.data(), piece.bytes.data() + piece.size);
-      }
+    for (const Piece& piece : block) {
+      std::copy_n(piece.bytes->data(), piece.size, out.data() + produced);
+      produced += piece.size;
+      sizes[piece.segment] += piece.size;
     }
   }
   // The main stream continues where the blocks left off: give it the decoder's new window.

@@ -53,6 +53,14 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
                        std::string* error);
 
   /**
+   * DeflateSegments into one buffer: `out` (its memory reused; size() may exceed the result)
+   * gets the segments' bytes back to back, sizes[i] (resized to count) how many are segment
+   * i's. Returns the total in *total. For callers that keep `out` between frames.
+   */
+  bool DeflateSegmentsInto(const uint8_t* in, const size_t* lens, size_t count, std::vector<uint8_t>& out,
+                           std::vector<size_t>& sizes, size_t* total, std::string* error);
+
+  /**
    * Claims the stream for one job off the JS thread (call on the JS thread); false when a
    * job already holds it. While held, deflate()/reset()/deflateAsync() from JS throw.
    */
@@ -66,7 +74,8 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
   Napi::Value Reset(const Napi::CallbackInfo& info);
   bool ThrowIfUnusable(Napi::Env env, const char* method);
 
-  bool DeflateParallel(const uint8_t* in, const size_t* lens, size_t count, std::vector<std::vector<uint8_t>>& outs);
+  bool DeflateParallel(const uint8_t* in, const size_t* lens, size_t count, std::vector<uint8_t>& out,
+                       size_t& produced, std::vector<size_t>& sizes);
 
   z_stream stream_{};
   int level_ = 6;
@@ -74,6 +83,8 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
   bool header_pending_ = true;  // the 2-byte zlib header goes before the first output
   double parallel_min_bytes_ = kDefaultParallelMinBytes;
   std::atomic<bool> busy_{false};  // an async job owns the stream
+  // Outputs of the parallel path's pieces, kept between calls so their pages stay mapped.
+  std::vector<std::vector<uint8_t>> piece_buffers_;
 };
 
 }  // namespace vgpu

@@ -185,7 +185,8 @@ function noiseRenderer(): (i: number, c: PixelCanvas) => void {
   };
 }
 
-function renderer(content: Content, count: number): (i: number, c: PixelCanvas) => void {
+/** Draws frame i of the content's loop of `count` frames (also used by bench/zrle.ts). */
+export function renderer(content: Content, count: number): (i: number, c: PixelCanvas) => void {
   switch (content) {
     case 'desktop': return desktopRenderer(count);
     case 'scroll': return scrollRenderer(count);
