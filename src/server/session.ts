@@ -12,7 +12,7 @@ import type { CursorState, Display, InputSink, Move } from './display.js';
 import { isBatchEncoder, type BatchEncoder, type EncodedRects, type Encoder, type Rect, type SurfaceView } from '../rfb/encodings/types.js';
 import { chooseEncoding, createEncoder, encodeCopyRect, encoderOptionsFrom, isTunable, supportsCopyRect } from '../rfb/encodings/index.js';
 import { SERVER_PIXEL_FORMAT, validatePixelFormat, type PixelFormat } from '../rfb/pixel-format.js';
-import { intersect, type TileGrid } from '../surface/dirty.js';
+import { intersect, RECT_COST_PIXELS, RECT_COST_RAW, TileBounds, type TileGrid } from '../surface/dirty.js';
 import {
   DesktopSizeReason,
   DesktopSizeStatus,
@@ -96,6 +96,8 @@ export class ClientSession extends EventEmitter {
   /** Set when ServerInit is written: from then on the client has a framebuffer. */
   private grid: TileGrid | undefined;
   private pending: Uint8Array = new Uint8Array(0);
+  /** Where in each pending tile the changed pixels are (exact damage; see TileBounds). */
+  private bounds: TileBounds | undefined;
   /**
    * Lossless refresh (as TigerVNC): tiles the client holds as JPEG, when each went out lossy,
    * and the pending tiles that are such a refresh (sent with the encoder in lossless mode).
@@ -164,7 +166,7 @@ export class ClientSession extends EventEmitter {
   private readonly onData = (chunk: Buffer) => this.guard(() => this.receive(chunk));
   private readonly onSocketError = (err: Error) => this.close(`socket error: ${err.message}`);
   private readonly onSocketGone = () => this.close('client disconnected');
-  private readonly onDamage = (bitmap: Uint8Array, moves?: Move[]) => this.guard(() => this.damage(bitmap, moves ?? []));
+  private readonly onDamage = (bitmap: Uint8Array, moves?: Move[], bounds?: Uint8Array) => this.guard(() => this.damage(bitmap, moves ?? [], bounds));
   private readonly onResize = () => this.guard(() => this.resize());
   private readonly onCursor = (_state: CursorState | undefined, shapeChanged: boolean) => this.guard(() => this.cursorChanged(shapeChanged));
   private readonly onDrain = () => {
@@ -513,7 +515,7 @@ export class ClientSession extends EventEmitter {
   private updateRequest(incremental: boolean, rect: Rect): void {
     const area = this.crop(rect);
     if (!incremental) {
-      if (area) this.grid!.markRect(this.pending, area);
+      if (area) this.grid!.markRect(this.pending, area, this.bounds);
       // rfbproto: a client with ExtendedDesktopSize gets the layout on every full request
       // (one pending layout answers any number of them).
       if (this.caps.extendedDesktopSize && !this.extAnswers.some((a) => a.reason === DesktopSizeReason.Server))
@@ -537,29 +539,27 @@ export class ClientSession extends EventEmitter {
   private adoptSurface(fill: 0 | 1): void {
     this.grid = this.display.grid;
     this.pending = this.grid.newBitmap(fill);
+    this.bounds = new TileBounds(this.grid);
     this.lossy = this.grid.newBitmap(0);
     this.lossyAt = new Float64Array(this.grid.count);
     this.refresh = this.grid.newBitmap(0);
     this.moves = [];
   }
 
-  private damage(bitmap: Uint8Array, moves: Move[]): void {
+  private damage(bitmap: Uint8Array, moves: Move[], captureBounds?: Uint8Array): void {
     if (!this.grid) return;
     const p = this.pending;
     // Judged before this damage joins `pending`: the client's picture is the previous frame's.
     const copied = bitmap.length === p.length ? this.acceptMoves(moves) : undefined;
-    if (bitmap.length !== p.length) {
-      p.fill(1); // damage of another grid: be safe, resend all
-      this.refresh.fill(0);
-    } else {
-      const refresh = this.refresh;
-      for (let i = 0; i < p.length; i++) {
-        p[i]! |= bitmap[i]!;
-        if (bitmap[i]) refresh[i] = 0; // changed again: an ordinary update, lossy or not
-      }
-    }
+    // Damage of another grid: every tile, whole.
+    this.bounds!.addDamage(p, bitmap, captureBounds);
+    if (bitmap.length !== p.length) this.refresh.fill(0);
+    else for (let i = 0; i < p.length; i++) if (bitmap[i]) this.refresh[i] = 0; // changed again: an ordinary update, lossy or not
     // Tiles a queued CopyRect fills entirely are right once it is applied (and lossless).
-    if (copied) for (let i = 0; i < p.length; i++) if (copied[i]) p[i] = this.lossy[i] = this.refresh[i] = 0;
+    if (copied) {
+      for (let i = 0; i < p.length; i++) if (copied[i]) p[i] = this.lossy[i] = this.refresh[i] = 0;
+      this.bounds!.forgetUnmarked(p);
+    }
     this.maybeSendUpdate();
   }
 
@@ -593,7 +593,7 @@ export class ClientSession extends EventEmitter {
   /** CopyRects that can no longer be sent: their destinations go as pixels instead. */
   private dropMoves(): void {
     if (!this.grid) return;
-    for (const m of this.moves) this.grid.markRect(this.pending, m);
+    for (const m of this.moves) this.grid.markRect(this.pending, m, this.bounds);
     this.moves = [];
   }
 
@@ -622,7 +622,7 @@ export class ClientSession extends EventEmitter {
 
   private markCursorArea(r: Rect | undefined): void {
     const area = r && this.crop(r);
-    if (area) this.grid!.markRect(this.pending, area);
+    if (area) this.grid!.markRect(this.pending, area, this.bounds);
   }
 
   private resize(): void {
@@ -671,7 +671,8 @@ export class ClientSession extends EventEmitter {
     }
 
     const area = union(this.requestOutstanding ? this.requestArea : undefined, this.continuousOn ? this.continuousArea : undefined);
-    const rects = area && !this.resizeDue ? this.grid.toRects(this.pending, area) : [];
+    const cost = this.encoder.encoding === Encoding.Raw ? RECT_COST_RAW : RECT_COST_PIXELS;
+    const rects = area && !this.resizeDue ? this.grid.toRects(this.pending, area, this.bounds, cost) : [];
     // Queued CopyRects ride on a requested update, like pixels.
     const moves = wantsPixels ? this.moves : [];
     if (rects.length === 0 && moves.length === 0 && !this.hasNoDataRects(wantsPixels)) {
@@ -695,10 +696,13 @@ export class ClientSession extends EventEmitter {
     const tunable = isTunable(encoder);
     // Refresh tiles go in rects of their own, encoded losslessly.
     const refreshing = tunable && area !== undefined && this.refresh.includes(1);
-    const refreshRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, false), area) : [];
-    const normalRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, true), area) : rects;
+    const refreshRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, false), area, this.bounds, cost) : [];
+    const normalRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, true), area, this.bounds, cost) : rects;
     const sentBefore = tunable || this.lossy.includes(1) ? this.pending.slice() : undefined;
-    if (area) clearCovered(this.grid, this.pending, area);
+    if (area) {
+      clearCovered(this.grid, this.pending, area);
+      this.bounds!.forgetUnmarked(this.pending);
+    }
     const jobs = [
       ...this.splitByCursor(normalRects).map((j) => ({ ...j, lossless: false })),
       ...this.splitByCursor(refreshRects).map((j) => ({ ...j, lossless: true })),
