@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/native.js';
 import { PixelTranslator, SERVER_PIXEL_FORMAT, type PixelFormat } from '../../src/rfb/pixel-format.js';
 import { ENCODING_RAW, RawEncoder, rectHeader } from '../../src/rfb/encodings/raw.js';
-import { ENCODING_ZRLE, ZrleEncoder, ZrleTileEncoder } from '../../src/rfb/encodings/zrle.js';
+import { ENCODING_ZRLE, ZRLE_ASYNC_MIN_PIXELS, ZrleEncoder, ZrleTileEncoder } from '../../src/rfb/encodings/zrle.js';
 import type { EncodedRects, Rect, SurfaceView } from '../../src/rfb/encodings/types.js';
 import { Reader, TestClient } from '../decoders/index.js';
 import { TEN, expectMatches, pf, picture, rng, type Picture } from '../helpers/encoder-pictures.js';
@@ -109,7 +109,14 @@ function expectPicture(client: TestClient, pic: Picture, f: PixelFormat, label: 
 
 /** The bytes a session writes for a batch, checking the entry shape (one entry per rect). */
 function flatten(encoded: EncodedRects, rects: readonly Rect[]): Buffer {
-  expect(encoded.length).toBe(rects.filter((r) => r.w > 0 && r.h > 0).length);
+  const drawn = rects.filter((r) => r.w > 0 && r.h > 0);
+  expect(encoded.length).toBe(drawn.length);
+  // Each entry is its own rectangle (a session may cut an update between entries).
+  encoded.forEach((entry, i) => {
+    const head = Buffer.concat(entry);
+    const r = drawn[i]!;
+    expect([head.readUInt16BE(0), head.readUInt16BE(2), head.readUInt16BE(4), head.readUInt16BE(6)]).toEqual([r.x, r.y, r.w, r.h]);
+  });
   return Buffer.concat(encoded.flat());
 }
 
@@ -259,6 +266,19 @@ describe('native ZRLE', () => {
       return out;
     });
     expect(() => inflateSync(Buffer.concat(chunks), { finishFlush: constants.Z_SYNC_FLUSH })).not.toThrow();
+  });
+
+  it('small batches (on the JS thread) and big ones (worker) continue one stream and decode', async () => {
+    const pic = IMAGES['many colours in runs']!();
+    const f = FORMATS[7]![1];
+    const encoder = new ZrleEncoder();
+    const client = new TestClient(W, H, f);
+    const small = [{ x: 0, y: 0, w: 1, h: 1 }, { x: W - 65, y: H - 3, w: 65, h: 3 }];
+    expect(small.reduce((n, r) => n + r.w * r.h, 0)).toBeLessThan(ZRLE_ASYNC_MIN_PIXELS);
+    for (const rects of [small, [{ x: 0, y: 0, w: W, h: H }], small, rectsFor(3)]) {
+      client.decode([flatten(await encoder.encodeBatch(pic.surface, rects, f), rects)], rects.length);
+    }
+    expectPicture(client, pic, f, 'small and big batches');
   });
 
   it('claims the stream while a batch runs (EBUSY), and refuses bad arguments with one-line errors', async () => {

@@ -20,10 +20,6 @@ export function rectHeader(rect: Rect, encoding: number): Buffer {
 }
 
 /**
- * A batch's rects written in one go as `buf`: all bytes in the first entry, one empty entry
- * for each further non-empty rect (empty rects put nothing on the wire).
- */
-/**
  * The batch's one Buffer cut into one entry per rectangle (views, no copies): a session that
  * must split an update of more than 65534 rectangles cuts between entries.
  */

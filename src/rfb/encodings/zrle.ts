@@ -12,6 +12,9 @@ import type { BatchEncoder, EncodedRects, Rect, SurfaceView } from './types.js';
 
 export const ENCODING_ZRLE = 16;
 
+/** Batches of fewer pixels (four 64×64 tiles) are encoded on the JS thread. */
+export const ZRLE_ASYNC_MIN_PIXELS = 4 * 64 * 64;
+
 const TILE = 64;
 const SUB_RAW = 0;
 const SUB_SOLID = 1;
@@ -65,8 +68,20 @@ export class ZrleEncoder implements BatchEncoder {
     return 1;
   }
 
-  /** Every rect off the JS thread; all bytes in the first entry (one zlib chunk per rect). */
+  /**
+   * Every rect off the JS thread (small batches on it: a pool round trip costs more), one
+   * zlib chunk per rect.
+   */
   encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<EncodedRects> {
+    let pixels = 0;
+    for (const r of rects) if (r.w > 0 && r.h > 0) pixels += r.w * r.h;
+    if (pixels < ZRLE_ASYNC_MIN_PIXELS) {
+      try {
+        return Promise.resolve(splitZrleRects(native.zrleEncodeSync(this.zstream, surface, rects, pf)));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
     return native.zrleEncode(this.zstream, surface, rects, pf).then((buf) => splitZrleRects(buf));
   }
 }
