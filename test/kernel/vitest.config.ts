@@ -12,11 +12,8 @@ export default defineConfig({
     // One guest at a time: TCG takes a whole core per vCPU on a 2-core machine.
     maxWorkers: 1,
     fileParallelism: false,
-    // Retries, for the test fixture rather than our code: the one-line O_RDWR patch that
-    // makes mbochs_rw's dma-bufs mmap-able is not a proper mmap implementation, and the guest
-    // kernel often reports "BUG: Bad page state" (and sometimes hangs) when a process unmaps them
-    // at exit after a mode change (after all checks passed). A real failure fails every time.
-    retry: 2,
+    // No retries: the mbochs_rw fixture's "BUG: Bad page state" was its dma-buf references
+    // (fixed in mbochs_rw.patch, checked by fixture.ktest.ts); a failure now is a real one.
     testTimeout: 240_000,
     hookTimeout: 240_000,
   },
