@@ -337,10 +337,11 @@ export interface NativeAddon {
    * One batch of a Tight zlib stream off the JS thread: the items (filter jobs, or bytes sent as
    * they are) through `stream` in order, one sync-flushed chunk each (big ones deflated on
    * both cores). A job here may have filter 3: copy or gradient, whichever a sample
-   * (as tightSampleRatio) deflates smaller; `filters` says which each job used (−1 for bytes).
+   * (as tightSampleRatio) deflates smaller. The chunks are end to end in `data` (`sizes` long);
+   * `filters` says which filter each job used (−1 for bytes).
    * Sources must stay unchanged until it settles; 'EBUSY' while another job holds the stream.
    */
-  tightDeflateAsync(items: ReadonlyArray<TightStreamJob | Uint8Array>, stream: NativeZStream): Promise<{ chunks: Buffer[]; filters: number[] }>;
+  tightDeflateAsync(items: ReadonlyArray<TightStreamJob | Uint8Array>, stream: NativeZStream): Promise<{ data: Buffer; sizes: number[]; filters: number[] }>;
   /** Seconds for `runs` filter passes and for `runs` memcpys of the rect's source rows: [filter, memcpy, checksum]. */
   tightFilterBench(job: TightFilterJob, runs: number): [number, number, number];
 }

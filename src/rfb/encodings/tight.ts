@@ -283,14 +283,15 @@ export class TightEncoder implements BatchEncoder {
         }
       });
       if (!mine.length) continue;
-      const all = native.tightDeflateAsync(mine.map((p) => p.data), mine[0]!.z);
-      mine.forEach((p, k) => {
-        chunks[at[k]!] = all.then(({ chunks: outs, filters }) => {
+      const all = native.tightDeflateAsync(mine.map((p) => p.data), mine[0]!.z).then(({ data, sizes, filters }) => {
+        let offset = 0;
+        return mine.map((p, k) => {
           // A choice left to the native job: the filter byte says what it took.
           if (!Buffer.isBuffer(p.data) && p.data.filter === FILTER_CHOOSE) p.head[1] = filters[k]!;
-          return outs[k]!;
+          return data.subarray(offset, (offset += sizes[k]!));
         });
       });
+      at.forEach((i, k) => (chunks[i] = all.then((outs) => outs[k]!)));
     }
     return chunks;
   }
