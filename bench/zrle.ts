@@ -3,7 +3,8 @@
 // ratios compare like with like.
 // ZRLE: "JS" = ZrleTileEncoder (TS tiles) + the same ZStream's sync deflate (the old
 // encode()); "native sync" = zrleEncodeSync (blocks the JS thread, both cores); "native batch"
-// = await zrleEncode (off the JS thread; wall time, and how long the call held the JS thread).
+// = await zrleEncode (off the JS thread; wall time, and how long the call held the JS thread,
+// median).
 // Raw: JS translateRect (the old encode()) vs native rawEncode vs a plain memcpy of the frame.
 // Rects: the whole frame as one rect, and the frame as 64-row bands split in 4 (136 rects).
 import { performance } from 'node:perf_hooks';
@@ -26,20 +27,27 @@ const WHOLE: Rect[] = [{ x: 0, y: 0, w: WIDTH, h: HEIGHT }];
 const BANDS: Rect[] = [];
 for (let y = 0; y < HEIGHT; y += 64) for (let x = 0; x < WIDTH; x += WIDTH / 4) BANDS.push({ x, y, w: WIDTH / 4, h: Math.min(64, HEIGHT - y) });
 
-/** Median ms of `runs` calls after one warm-up; `bytes` from the last. */
-async function time(runs: number, fn: () => number | Promise<number>): Promise<{ ms: number; bytes: number }> {
-  let bytes = await fn();
+/**
+ * Median wall ms of `runs` calls after three warm-ups, the mean CPU ms per call (every thread of
+ * the process: steadier than wall time on a busy machine), and `bytes` from the last.
+ */
+async function time(runs: number, fn: () => number | Promise<number>): Promise<{ ms: number; cpu: number; bytes: number }> {
+  let bytes = 0;
+  for (let i = 0; i < 3; i++) bytes = await fn(); // warm-up (and the buffer pool filled)
   const times: number[] = [];
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     bytes = await fn();
     times.push(performance.now() - t0);
   }
+  const cpu = process.cpuUsage(cpu0);
   times.sort((a, b) => a - b);
-  return { ms: times[runs >> 1]!, bytes };
+  return { ms: times[runs >> 1]!, cpu: (cpu.user + cpu.system) / 1000 / runs, bytes };
 }
 
-const fmt = (t: { ms: number }) => `${t.ms.toFixed(1).padStart(6)} ms`;
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+const fmt = (t: { ms: number; cpu: number }) => `${t.ms.toFixed(1).padStart(6)} ms (cpu ${t.cpu.toFixed(1).padStart(5)})`;
 const kib = (n: number) => `${(n / 1024).toFixed(0).padStart(5)} KiB`;
 
 async function zrle(name: string, surface: SurfaceView, rects: Rect[], pf: PixelFormat): Promise<void> {
@@ -51,37 +59,37 @@ async function zrle(name: string, surface: SurfaceView, rects: Rect[], pf: Pixel
     return n;
   });
   const sync = await time(7, () => native.zrleEncodeSync(syncStream, surface, rects, pf).length);
-  let held = 0;
+  const helds: number[] = [];
   const batch = await time(7, async () => {
     const t0 = performance.now();
     const p = native.zrleEncode(batchStream, surface, rects, pf);
-    held = performance.now() - t0;
+    helds.push(performance.now() - t0);
     return (await p).length;
   });
   console.log(
-    `ZRLE ${name.padEnd(30)} JS ${fmt(js)} ${kib(js.bytes)} | native sync ${fmt(sync)} ${kib(sync.bytes)} ×${(js.ms / sync.ms).toFixed(1)} | ` +
-      `native batch ${fmt(batch)} ×${(js.ms / batch.ms).toFixed(1)} (JS thread ${held.toFixed(2)} ms)`,
+    `ZRLE ${name.padEnd(30)} JS ${fmt(js)} ${kib(js.bytes)} | native sync ${fmt(sync)} ${kib(sync.bytes)} ×${(js.ms / sync.ms).toFixed(1)} cpu ×${(js.cpu / sync.cpu).toFixed(1)} | ` +
+      `native batch ${fmt(batch)} ×${(js.ms / batch.ms).toFixed(1)} cpu ×${(js.cpu / batch.cpu).toFixed(1)} (JS thread ${median(helds).toFixed(2)} ms)`,
   );
 }
 
 async function raw(name: string, surface: SurfaceView, rects: Rect[], pf: PixelFormat): Promise<void> {
   const encoder = new RawEncoder();
-  const js = await time(9, () => {
+  const js = await time(15, () => {
     const out: Buffer[] = [];
     for (const r of rects) encoder.encode(surface, r, pf, out);
     return out.reduce((n, b) => n + b.length, 0);
   });
-  let held = 0;
-  const batch = await time(9, async () => {
+  const helds: number[] = [];
+  const batch = await time(15, async () => {
     const t0 = performance.now();
     const p = native.rawEncode(surface, rects, pf);
-    held = performance.now() - t0;
+    helds.push(performance.now() - t0);
     return (await p).length;
   });
   const dst = Buffer.alloc(surface.data.length);
-  const memcpy = await time(9, () => surface.data.copy(dst));
+  const memcpy = await time(15, () => surface.data.copy(dst));
   console.log(
-    `Raw  ${name.padEnd(30)} JS ${fmt(js)} | native batch ${fmt(batch)} ×${(js.ms / batch.ms).toFixed(1)} (JS thread ${held.toFixed(2)} ms) | ` +
+    `Raw  ${name.padEnd(30)} JS ${fmt(js)} | native batch ${fmt(batch)} ×${(js.ms / batch.ms).toFixed(1)} cpu ×${(js.cpu / batch.cpu).toFixed(1)} (JS thread ${median(helds).toFixed(2)} ms) | ` +
       `memcpy of the frame ${fmt(memcpy)}: native = ${(batch.ms / memcpy.ms).toFixed(1)}× memcpy`,
   );
 }
