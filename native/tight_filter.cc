@@ -51,13 +51,20 @@ struct FilterJob {
 
 // ---- 24-bit TPIXEL from the surface ----
 
+// R, G, B of one B,G,R,X pixel word, as the low three bytes (little-endian host).
+inline uint32_t RgbBytes(uint32_t bgrx) { return __builtin_bswap32(bgrx) >> 8; }
+
+// Writes 4 bytes (the 4th is overwritten by the next pixel) unless `last`: then exactly 3.
+inline void StoreRgb(uint8_t* out, uint32_t rgb, bool last) { std::memcpy(out, &rgb, last ? 3 : 4); }
+
 void CopyRgb24(const FilterJob& job, uint8_t* out) {
   for (uint32_t r = 0; r < job.h; r++) {
     const uint8_t* p = job.Row(r);
+    const bool last_row = r + 1 == job.h;
     for (uint32_t i = 0; i < job.w; i++, p += 4, out += 3) {
-      out[0] = p[2];
-      out[1] = p[1];
-      out[2] = p[0];
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      StoreRgb(out, RgbBytes(v), last_row && i + 1 == job.w);
     }
   }
 }
@@ -99,9 +106,9 @@ void GradientRgb24(const FilterJob& job, uint8_t* out) {
                                        _mm_unpackhi_epi8(al, z));
       _mm_store_si128(reinterpret_cast<__m128i*>(res), _mm_sub_epi8(c, _mm_packus_epi16(lo, hi)));
       for (int k = 0; k < 4; k++, out += 3) {
-        out[0] = res[k * 4 + 2];
-        out[1] = res[k * 4 + 1];
-        out[2] = res[k * 4];
+        uint32_t v;
+        std::memcpy(&v, res + k * 4, 4);
+        StoreRgb(out, RgbBytes(v), k == 3);  // the 4th pixel's spare byte could be past the end
       }
     }
 #endif
