@@ -359,22 +359,31 @@ VGPU_AVX2 inline uint32_t ChangedLanes8(__m256i d) {
   return ~same & 0xffu;
 }
 
+constexpr uint32_t kNone = 0xffffffffu;
+
+// Widens a tile's box by one row's changed pixels: from `first` to the end of
+// the changed lanes of the group at `last_at` (its differences in `last`).
+VGPU_AVX2 inline void FlushSegment(TileBox* box, uint32_t x, uint32_t first, uint32_t last_at, const uint32_t* last,
+                                   uint32_t row) {
+  const uint32_t lanes = ChangedLanes16(_mm256_load_si256(reinterpret_cast<const __m256i*>(last)),
+                                        _mm256_load_si256(reinterpret_cast<const __m256i*>(last) + 1));
+  Widen(box, first - x, last_at + EndOfMask(lanes) - x, row);
+}
+
 // Same contract; eight pixels per step. A group is only loaded while its
-// Conv::kOctRead bytes stay inside the row (never past the plane). Which
-// pixels changed is worked out only for the first changed group of a segment
-// and, after the loop, for the last one (the hot loop just keeps its diffs).
+// Conv::kOctRead bytes stay inside the row (never past the plane). When tiles
+// are a multiple of 16 pixels wide, the row's 16-pixel groups run as one loop
+// (no per-tile work unless something changed); the rest of the row, and rows
+// of other tile sizes, go segment by segment.
 template <typename Conv>
 VGPU_AVX2 void UpdateRowAvx2(const uint8_t* src, uint8_t* dst, uint32_t width, uint32_t tile, TileBox* boxes, uint32_t row) {
   const uint64_t row_bytes = static_cast<uint64_t>(width) * Conv::kBpp;
-  for (uint32_t tx = 0, x = 0; x < width; tx++, x += tile) {
-    const uint32_t end = x + tile < width ? x + tile : width;
-    uint32_t first = 0, stop = 0;  // changed pixels [first, stop), stop 0 = none yet
-    uint32_t last_at = 0;
-    __m256i last0 = _mm256_setzero_si256(), last1 = last0;
-    bool any16 = false;
-    uint32_t i = x;
-    // Sixteen pixels (one 64-byte line of the surface) per test and store.
-    for (; i + 16 <= end && static_cast<uint64_t>(i + 8) * Conv::kBpp + Conv::kOctRead <= row_bytes; i += 16) {
+  uint32_t i = 0;
+  if (tile % 16 == 0) {
+    // The segment being collected: changed pixels [first, last group's end), first == kNone: none.
+    uint32_t seg = 0, seg_end = tile, first = kNone, last_at = 0;
+    alignas(32) uint32_t last[16] = {};  // the last changed group's differences
+    for (; i + 16 <= width && static_cast<uint64_t>(i + 8) * Conv::kBpp + Conv::kOctRead <= row_bytes; i += 16) {
       __m256i v0, v1;
       Conv::Sixteen(src + static_cast<uint64_t>(i) * Conv::kBpp, &v0, &v1);
       __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(i) * 4);
@@ -384,31 +393,57 @@ VGPU_AVX2 void UpdateRowAvx2(const uint8_t* src, uint8_t* dst, uint32_t width, u
       if (!_mm256_testz_si256(diff, diff)) {
         _mm256_storeu_si256(at, v0);
         _mm256_storeu_si256(at + 1, v1);
-        if (!any16) first = i + static_cast<uint32_t>(__builtin_ctz(ChangedLanes16(d0, d1)));
-        any16 = true;
+        if (i >= seg_end) {
+          if (first != kNone) FlushSegment(&boxes[seg], seg * tile, first, last_at, last, row);
+          seg = i / tile;
+          seg_end = seg * tile + tile;
+          first = kNone;
+        }
+        if (first == kNone) first = i + static_cast<uint32_t>(__builtin_ctz(ChangedLanes16(d0, d1)));
         last_at = i;
-        last0 = d0;
-        last1 = d1;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(last), d0);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(last) + 1, d1);
       }
     }
-    if (any16) stop = last_at + EndOfMask(ChangedLanes16(last0, last1));
-    for (; i + 8 <= end && static_cast<uint64_t>(i) * Conv::kBpp + Conv::kOctRead <= row_bytes; i += 8) {
-      const __m256i value = reinterpret_cast<__m256i>(Conv::Octs(src + static_cast<uint64_t>(i) * Conv::kBpp));
-      __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(i) * 4);
+    if (first != kNone) FlushSegment(&boxes[seg], seg * tile, first, last_at, last, row);
+  }
+  // What is left, tile segment by tile segment from the one holding i.
+  for (uint32_t tx = i / tile, x = tx * tile; x < width; tx++, x += tile) {
+    const uint32_t end = x + tile < width ? x + tile : width;
+    uint32_t first = 0, stop = 0;  // changed pixels [first, stop), stop 0 = none
+    uint32_t j = x > i ? x : i;
+    for (; j + 16 <= end && static_cast<uint64_t>(j + 8) * Conv::kBpp + Conv::kOctRead <= row_bytes; j += 16) {
+      __m256i v0, v1;
+      Conv::Sixteen(src + static_cast<uint64_t>(j) * Conv::kBpp, &v0, &v1);
+      __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(j) * 4);
+      const __m256i d0 = _mm256_xor_si256(v0, _mm256_loadu_si256(at));
+      const __m256i d1 = _mm256_xor_si256(v1, _mm256_loadu_si256(at + 1));
+      const __m256i diff = _mm256_or_si256(d0, d1);
+      if (!_mm256_testz_si256(diff, diff)) {
+        _mm256_storeu_si256(at, v0);
+        _mm256_storeu_si256(at + 1, v1);
+        const uint32_t lanes = ChangedLanes16(d0, d1);
+        if (stop == 0) first = j + static_cast<uint32_t>(__builtin_ctz(lanes));
+        stop = j + EndOfMask(lanes);
+      }
+    }
+    for (; j + 8 <= end && static_cast<uint64_t>(j) * Conv::kBpp + Conv::kOctRead <= row_bytes; j += 8) {
+      const __m256i value = reinterpret_cast<__m256i>(Conv::Octs(src + static_cast<uint64_t>(j) * Conv::kBpp));
+      __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(j) * 4);
       const __m256i diff = _mm256_xor_si256(value, _mm256_loadu_si256(at));
       if (!_mm256_testz_si256(diff, diff)) {
         _mm256_storeu_si256(at, value);
         const uint32_t lanes = ChangedLanes8(diff);
-        if (stop == 0) first = i + static_cast<uint32_t>(__builtin_ctz(lanes));
-        stop = i + EndOfMask(lanes);
+        if (stop == 0) first = j + static_cast<uint32_t>(__builtin_ctz(lanes));
+        stop = j + EndOfMask(lanes);
       }
     }
-    for (; i < end; i++) {
-      const uint32_t value = Conv::Pixel(src + static_cast<uint64_t>(i) * Conv::kBpp);
-      if (value != Load32(dst + static_cast<uint64_t>(i) * 4)) {
-        std::memcpy(dst + static_cast<uint64_t>(i) * 4, &value, 4);
-        if (stop == 0) first = i;
-        stop = i + 1;
+    for (; j < end; j++) {
+      const uint32_t value = Conv::Pixel(src + static_cast<uint64_t>(j) * Conv::kBpp);
+      if (value != Load32(dst + static_cast<uint64_t>(j) * 4)) {
+        std::memcpy(dst + static_cast<uint64_t>(j) * 4, &value, 4);
+        if (stop == 0) first = j;
+        stop = j + 1;
       }
     }
     if (stop != 0) Widen(&boxes[tx], first - x, stop - x, row);
