@@ -19,10 +19,11 @@ export interface Display extends EventEmitter {
   wantFrame(): void;
   /**
    * Keep the surface's pixels as they are until the returned release is called (an encoder is
-   * reading them off the JS thread); captures wait meanwhile. Absent: the surface only changes
+   * reading them, maybe off the JS thread); captures wait meanwhile. Undefined while a capture
+   * is writing the surface: try again on 'surface-free'. Absent: the surface only changes
    * between JS turns.
    */
-  hold?(): () => void;
+  hold?(): (() => void) | undefined;
   /** The guest's cursor plane, where the source has one (undefined: none known). */
   readonly cursor?: CursorState;
   /**
@@ -40,6 +41,7 @@ export interface Display extends EventEmitter {
   //      TileBounds.addDamage
   //  'resize' (surface: SurfaceView) — new mode; `surface` and `grid` already replaced
   //  'cursor' (state: CursorState | undefined, shapeChanged: boolean) — `cursor` already replaced
+  //  'surface-free' () — a capture that was writing the surface is done (see hold)
 }
 
 export type ResizeAnswer = 'forwarded' | 'prohibited' | 'invalid';

@@ -169,6 +169,11 @@ export class ClientSession extends EventEmitter {
   private readonly onDamage = (bitmap: Uint8Array, moves?: Move[], bounds?: Uint8Array) => this.guard(() => this.damage(bitmap, moves ?? [], bounds));
   private readonly onResize = () => this.guard(() => this.resize());
   private readonly onCursor = (_state: CursorState | undefined, shapeChanged: boolean) => this.guard(() => this.cursorChanged(shapeChanged));
+  private waitingForSurface = false;
+  private readonly onSurfaceFree = () => {
+    this.waitingForSurface = false;
+    this.guard(() => this.maybeSendUpdate());
+  };
   private readonly onDrain = () => {
     this.waitingForDrain = false;
     clearTimeout(this.stallTimer);
@@ -242,6 +247,7 @@ export class ClientSession extends EventEmitter {
     this.display.off('damage', this.onDamage);
     this.display.off('resize', this.onResize);
     this.display.off('cursor', this.onCursor);
+    this.display.off('surface-free', this.onSurfaceFree);
     this.socket.off('data', this.onData);
     this.socket.off('drain', this.onDrain);
     this.handshakeBytes.fail(new Error('connection closed'));
@@ -555,25 +561,38 @@ export class ClientSession extends EventEmitter {
     this.bounds!.addDamage(p, bitmap, captureBounds);
     if (bitmap.length !== p.length) this.refresh.fill(0);
     else for (let i = 0; i < p.length; i++) if (bitmap[i]) this.refresh[i] = 0; // changed again: an ordinary update, lossy or not
-    // Tiles a queued CopyRect fills entirely are right once it is applied (and lossless).
+    // Tiles a queued CopyRect fills entirely are right once it is applied (lossless unless
+    // their source was lossy).
     if (copied) {
-      for (let i = 0; i < p.length; i++) if (copied[i]) p[i] = this.lossy[i] = this.refresh[i] = 0;
+      const now = performance.now();
+      for (let i = 0; i < p.length; i++) {
+        if (copied.covered[i]) p[i] = this.lossy[i] = this.refresh[i] = 0;
+        if (copied.lossyDst?.[i]) {
+          this.lossy[i] = 1;
+          this.lossyAt[i] = now;
+          this.refresh[i] = 0;
+        }
+      }
       this.bounds!.forgetUnmarked(p);
+      if (copied.lossyDst) this.scheduleRefresh();
     }
     this.maybeSendUpdate();
   }
 
   /**
    * Queues the moves this client can apply as CopyRect: it takes them, and the pixels at each
-   * source are the previous frame's in its picture (no pending or lossy tile, no cursor drawn in
-   * by us). Returns the tiles the queued moves fill entirely (undefined: none).
+   * source are the previous frame's in its picture (no pending tile, no cursor drawn in by us).
+   * A source the client holds lossy moves its lossiness along (as TigerVNC's lossy region
+   * does): the destination tiles become lossy, refreshed once still. Returns the tiles the
+   * queued moves fill entirely (undefined: none) and the destination tiles made lossy.
    */
-  private acceptMoves(moves: Move[]): Uint8Array | undefined {
+  private acceptMoves(moves: Move[]): { covered: Uint8Array; lossyDst: Uint8Array | undefined } | undefined {
     if (!this.caps.copyRect || moves.length === 0) return undefined;
     const grid = this.grid!;
     const { width, height } = this.display.surface;
     const cursor = this.drawsOwnCursor() ? undefined : this.cursorDrawn;
     let covered: Uint8Array | undefined;
+    let lossyDst: Uint8Array | undefined;
     for (const m of moves) {
       if (this.moves.length >= MAX_QUEUED_MOVES) break;
       const dst = { x: m.x, y: m.y, w: m.w, h: m.h };
@@ -582,12 +601,13 @@ export class ClientSession extends EventEmitter {
       if (cursor && (intersect(cursor, src) || intersect(cursor, dst))) continue;
       const touched = grid.newBitmap(0);
       grid.markRect(touched, src);
-      if (touched.some((v, i) => v && (this.pending[i] || this.lossy[i]))) continue;
+      if (touched.some((v, i) => v && this.pending[i])) continue;
       this.moves.push(m);
       covered ??= grid.newBitmap(0);
       markInside(grid, covered, dst);
+      if (touched.some((v, i) => v && this.lossy[i])) grid.markRect((lossyDst ??= grid.newBitmap(0)), dst);
     }
-    return covered;
+    return covered && { covered, lossyDst };
   }
 
   /** CopyRects that can no longer be sent: their destinations go as pixels instead. */
@@ -645,7 +665,7 @@ export class ClientSession extends EventEmitter {
 
   private maybeSendUpdate(): void {
     if (this.closed || !this.grid) return;
-    if (this.waitingForDrain || this.batch) return;
+    if (this.waitingForDrain || this.batch || this.waitingForSurface) return;
     if (this.socket.writableLength > HIGH_WATER) {
       // Coalesce: damage keeps OR-ing into `pending`; nothing is encoded until the client reads.
       this.waitingForDrain = true;
@@ -670,6 +690,9 @@ export class ClientSession extends EventEmitter {
       return;
     }
 
+    // A tile the client holds lossy is exact again only once all of it is sent losslessly: its
+    // changed part alone would leave the rest lossy while the tile counts as sent.
+    for (let i = 0; i < this.pending.length; i++) if (this.pending[i] && this.lossy[i]) this.bounds!.makeWhole(this.pending, i);
     const area = union(this.requestOutstanding ? this.requestArea : undefined, this.continuousOn ? this.continuousArea : undefined);
     const cost = this.encoder.encoding === Encoding.Raw ? RECT_COST_RAW : RECT_COST_PIXELS;
     const rects = area && !this.resizeDue ? this.grid.toRects(this.pending, area, this.bounds, cost) : [];
@@ -683,6 +706,14 @@ export class ClientSession extends EventEmitter {
       } else if (wantsPixels) {
         this.display.wantFrame();
       }
+      return;
+    }
+    // The pixels must not change while they are read (a capture writing now would tear them, and
+    // a torn tile under a later CopyRect's source would spread).
+    const hold = this.display.hold ? this.display.hold() : () => {};
+    if (!hold) {
+      this.waitingForSurface = true;
+      this.display.once('surface-free', this.onSurfaceFree);
       return;
     }
     // Moves first: they copy pixels the client has, before any of them is overwritten.
@@ -708,21 +739,25 @@ export class ClientSession extends EventEmitter {
       ...this.splitByCursor(refreshRects).map((j) => ({ ...j, lossless: true })),
     ];
     if (isBatchEncoder(encoder)) {
-      this.runBatch(encoder, encoded, jobs, sentBefore);
+      this.runBatch(encoder, encoded, jobs, sentBefore, hold);
       return;
     }
-    for (const job of jobs) {
-      if (tunable) encoder.lossless = job.lossless;
-      try {
-        for (const r of job.rects) {
-          const parts: Buffer[] = [];
-          const n = encoder.encode(job.surface, r, this.pf, parts);
-          for (let i = 0; i < n; i++) encoded.push(i === 0 ? parts : []);
-          if (n === 0 && parts.length) throw new Error('encoder wrote bytes for zero rectangles');
+    try {
+      for (const job of jobs) {
+        if (tunable) encoder.lossless = job.lossless;
+        try {
+          for (const r of job.rects) {
+            const parts: Buffer[] = [];
+            const n = encoder.encode(job.surface, r, this.pf, parts);
+            for (let i = 0; i < n; i++) encoded.push(i === 0 ? parts : []);
+            if (n === 0 && parts.length) throw new Error('encoder wrote bytes for zero rectangles');
+          }
+        } finally {
+          if (tunable) encoder.lossless = false;
         }
-      } finally {
-        if (tunable) encoder.lossless = false;
       }
+    } finally {
+      hold();
     }
     if (sentBefore) this.trackLossy(sentBefore, tunable ? encoder.takeLossyRects() : []);
     this.sendUpdate(this.takeNoDataRects(wantsPixels), encoded);
@@ -738,13 +773,12 @@ export class ClientSession extends EventEmitter {
    * meanwhile; damage that arrives keeps OR-ing into `pending` and goes in the next update. An
    * update overtaken by a mode change is dropped (the client gets the new size and all of it).
    */
-  private runBatch(encoder: BatchEncoder, head: EncodedRects, jobs: Array<{ surface: SurfaceView; rects: Rect[]; lossless: boolean }>, sentBefore: Uint8Array | undefined): void {
+  private runBatch(encoder: BatchEncoder, head: EncodedRects, jobs: Array<{ surface: SurfaceView; rects: Rect[]; lossless: boolean }>, sentBefore: Uint8Array | undefined, release: () => void): void {
     const grid = this.grid;
     const requestsAtStart = this.requestCount;
     const batch = { after: [] as Buffer[] };
     this.batch = batch;
     const tunable = isTunable(encoder);
-    const release = this.display.hold?.();
     const encodeAll = async (): Promise<EncodedRects> => {
       try {
         for (const job of jobs) {
@@ -756,7 +790,7 @@ export class ClientSession extends EventEmitter {
         }
         return head;
       } finally {
-        release?.();
+        release();
       }
     };
     encodeAll().then(
@@ -852,38 +886,43 @@ export class ClientSession extends EventEmitter {
     this.scheduleRefresh();
   }
 
-  private scheduleRefresh(): void {
+  /** Looks for due refreshes after `inMs` (default: the refresh delay) unless a look is already planned. */
+  private scheduleRefresh(inMs?: number): void {
     if (this.refreshTimer || this.closed) return;
     const delay = this.options.losslessRefreshMs ?? LOSSLESS_REFRESH_MS;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
       this.guard(() => this.dueRefresh(delay));
-    }, delay);
+    }, inMs ?? delay);
     this.refreshTimer.unref();
   }
 
-  /** Lossy tiles unchanged for `delay` become pending refreshes; the rest are looked at later. */
+  /**
+   * Lossy tiles unchanged for `delay` become pending refreshes; the next look is when the
+   * youngest of the rest is due (not a whole delay later: a still picture turns lossless
+   * `delay` after its last change).
+   */
   private dueRefresh(delay: number): void {
     const now = performance.now();
-    let waiting = false, due = false;
+    let nextDue = Infinity, due = false;
     for (let i = 0; i < this.lossy.length; i++) {
       if (!this.lossy[i] || this.pending[i]) continue;
-      if (now - this.lossyAt[i]! >= delay - 1) {
+      const age = now - this.lossyAt[i]!;
+      if (age >= delay - 1) {
         this.pending[i] = 1;
         this.refresh[i] = 1;
         due = true;
       } else {
-        waiting = true;
+        nextDue = Math.min(nextDue, delay - age);
       }
     }
-    if (waiting) this.scheduleRefresh();
+    if (nextDue !== Infinity) this.scheduleRefresh(Math.max(1, Math.ceil(nextDue)));
     if (due) this.maybeSendUpdate();
   }
 
   /**
    * Writes one FramebufferUpdate (more if there are over 65534 rectangles and the client
-   * lacks LastRect). `pixelRects` has one entry per rectangle (an encoder writing several
-   * rectangles in one go puts all the bytes in the first entry).
+   * lacks LastRect). `pixelRects` has one entry per rectangle.
    */
   private sendUpdate(noData: Buffer[], pixelRects: Buffer[][]): void {
     this.extAnswers = [];

@@ -67,6 +67,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
   /** Encoders reading the surface off the JS thread (see hold); captures wait for them. */
   private holders = 0;
   private released: (() => void) | undefined;
+  /** A capture may be writing the surface: no new holds until 'surface-free'. */
+  private writing = false;
   private lastTickAt = -Infinity;
   private closed = false;
   private lastProblem: string | undefined;
@@ -122,7 +124,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.schedule(Math.max(0, this.lastTickAt + this.interval.ms - performance.now()));
   }
 
-  hold(): () => void {
+  hold(): (() => void) | undefined {
+    if (this.writing) return undefined;
     this.holders++;
     let done = false;
     return () => {
@@ -132,15 +135,20 @@ export class CapturedDisplay extends EventEmitter implements Display {
     };
   }
 
-  /** Resolves once no encoder holds the surface. */
-  private surfaceFree(): Promise<void> {
-    if (this.holders === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.released = () => {
-        this.released = undefined;
-        resolve();
-      };
-    });
+  /**
+   * Waits until no encoder holds the surface, then takes it for writing (until the tick ends):
+   * a hold taken between the wake-up and the write would read pixels half old, half new.
+   */
+  private async takeSurface(): Promise<void> {
+    while (this.holders > 0) {
+      await new Promise<void>((resolve) => {
+        this.released = () => {
+          this.released = undefined;
+          resolve();
+        };
+      });
+    }
+    this.writing = true;
   }
 
   async close(): Promise<void> {
@@ -172,14 +180,19 @@ export class CapturedDisplay extends EventEmitter implements Display {
     try {
       const frame = await this.source.nextFrame();
       // Everything below may write the surface.
-      await this.surfaceFree();
+      await this.takeSurface();
       if (this.closed) return false;
       const changed = frame.kind === 'no-signal' ? this.showNoSignal(frame.reason) : await this.capturePlane(frame.mapping, frame.plane);
       return this.pollCursor() || changed;
     } catch (err) {
+      if (!this.writing) await this.takeSurface();
       return this.showNoSignal(`capture failed: ${(err as Error).message}`);
     } finally {
       this.capturing = false;
+      if (this.writing) {
+        this.writing = false;
+        this.emit('surface-free');
+      }
     }
   }
 

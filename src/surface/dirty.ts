@@ -353,7 +353,8 @@ export class TileBounds {
     }
   }
 
-  private makeWhole(pending: Uint8Array, i: number): void {
+  /** Tile `i` pending, whole (e.g. a tile the client holds lossy: only all of it sent makes it exact). */
+  makeWhole(pending: Uint8Array, i: number): void {
     pending[i] = 1;
     const d = this.data;
     d[i * 4] = d[i * 4 + 1] = d[i * 4 + 2] = d[i * 4 + 3] = 0;

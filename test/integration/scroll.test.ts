@@ -26,7 +26,8 @@ describe('scrolling text with libvncclient', () => {
       let shown = 0;
       let timer: NodeJS.Timeout | undefined;
       try {
-        const grab = grabLibvnc(server.port, { encodings, settleMs: 600, timeoutMs: 20_000 });
+        // settle past the lossless refresh (500 ms after the last lossy update) even on a loaded machine
+        const grab = grabLibvnc(server.port, { encodings, settleMs: 1500, timeoutMs: 20_000 });
         // Start scrolling once the client has its first picture (it connects within ~300 ms).
         await new Promise((r) => setTimeout(r, 500));
         await new Promise<void>((resolve) => {

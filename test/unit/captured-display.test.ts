@@ -120,6 +120,31 @@ describe('CapturedDisplay', () => {
     await display.close();
   });
 
+  it('refuses holds while a capture writes the surface, and says when it is free again', async () => {
+    const f = fileWith(Buffer.alloc(64 * 32 * 4, 0x10));
+    let answer: (() => void) | undefined;
+    const source = new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(64, 32) }));
+    const display = new CapturedDisplay(source, { name: 't', maxFps: 200, log: () => {} });
+    await display.start();
+    // The next frame's answer is late; once it is in, the capture writes the surface.
+    source.nextFrame = () => new Promise((resolve) => (answer = () => resolve({ kind: 'plane', mapping: f.mapping, plane: plane(64, 32) })));
+    f.mapping.writeU32(0, 0x00abcdef);
+    const order: string[] = [];
+    display.once('damage', () => order.push(`damage, hold ${display.hold() === undefined ? 'refused' : 'given'}`));
+    display.once('surface-free', () => {
+      const release = display.hold();
+      order.push(`free, hold ${release === undefined ? 'refused' : 'given'}`);
+      release?.();
+    });
+    display.wantFrame();
+    await sleep(20);
+    expect(display.hold()?.call(undefined)).toBeUndefined(); // given (and released) while only waiting for the guest
+    answer!();
+    await sleep(50);
+    expect(order).toEqual(['damage, hold refused', 'free, hold given']);
+    await display.close();
+  });
+
   it('keeps capturing ahead while the picture changes and a client listens, and stops once it is still', async () => {
     const f = fileWith(Buffer.alloc(32 * 32 * 4));
     const source = new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(32, 32) }));
