@@ -167,7 +167,9 @@ export class CapturedDisplay extends EventEmitter implements Display {
         // Damage satisfies the wish; sessions that still want more ask again. While the picture
         // changes, the next frame is captured ahead anyway: a client's next request then finds
         // it ready instead of waiting for a poll, the guest's answer and a capture.
-        if (this.wanted || (this.interval.active && this.listenerCount('damage') > 0)) this.schedule(next);
+        // The pace counts from the tick's start: the tick itself (the guest's answer, the capture) is part of the period.
+        if (this.wanted || (this.interval.active && this.listenerCount('damage') > 0))
+          this.schedule(Math.max(0, this.lastTickAt + next - performance.now()));
       });
     }, delayMs);
   }
