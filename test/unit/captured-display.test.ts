@@ -153,7 +153,11 @@ describe('CapturedDisplay', () => {
     let damages = 0;
     display.on('damage', () => damages++);
     let n = 0;
-    const drawing = setInterval(() => f.mapping.writeU32(0, ++n), 10);
+    // A change in every row, so the idle probe (every 16th row) cannot miss it either.
+    const drawing = setInterval(() => {
+      n++;
+      for (let y = 0; y < 32; y++) f.mapping.writeU32(y * 32 * 4, n);
+    }, 10);
     display.wantFrame(); // once: no session asks again
     await sleep(200);
     clearInterval(drawing);
