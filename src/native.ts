@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Rect } from './rfb/encodings/types.js';
+import type { PixelFormat } from './rfb/pixel-format.js';
 
 /** Plane geometry as the guest describes it; validated natively before any read. */
 export interface PlaneGeometry {
@@ -239,26 +241,9 @@ export interface NativeSurfaceView {
   readonly height: number;
 }
 
-export interface NativeRect {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
-/** An RFB PixelFormat (src/rfb/pixel-format.ts); only true colour is accepted. */
-export interface NativePixelFormat {
-  bitsPerPixel: number;
-  depth: number;
-  bigEndian: boolean;
-  trueColour: boolean;
-  redMax: number;
-  greenMax: number;
-  blueMax: number;
-  redShift: number;
-  greenShift: number;
-  blueShift: number;
-}
+/** Rects and pixel formats are the protocol's own (only true colour is accepted natively). */
+export type NativeRect = Rect;
+export type NativePixelFormat = PixelFormat;
 
 /** A tightDeflateAsync job: filter 3 lets the native side choose copy (0) or gradient (2). */
 export type TightStreamJob = Omit<TightFilterJob, 'filter'> & { filter: 0 | 2 | 3 };

@@ -11,6 +11,7 @@ import { CapturedDisplay } from '../../src/surface/captured-display.js';
 import { TileBounds } from '../../src/surface/dirty.js';
 import type { Frame, FrameSource } from '../../src/source/types.js';
 import type { Move } from '../../src/surface/scroll.js';
+import { xorshift } from '../helpers/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vgpu-bounds-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,18 +21,6 @@ function mapBytes(bytes: Uint8Array): NativeMapping {
   const path = join(dir, `plane-${fileCount++}.bin`);
   writeFileSync(path, bytes);
   return new native.Mapping(path);
-}
-
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
 }
 
 /** Per tile [x0, y0, x1, y1] (tile-local, exclusive ends) of pixels that differ between a and b; zeros when none. */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { native, type NativeMapping, type PlaneGeometry } from '../../src/native.js';
+import { xorshift as rng } from '../helpers/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vgpu-capture-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,18 +71,6 @@ function to8(value: number, bits: number): number {
 }
 
 // Deterministic pseudo-random numbers (xorshift32) so failures reproduce.
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
-
 interface Image {
   bytes: Uint8Array;
   plane: PlaneGeometry;

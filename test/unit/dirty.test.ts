@@ -4,18 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { TileBounds, TileGrid } from '../../src/surface/dirty.js';
 import type { Rect } from '../../src/rfb/encodings/types.js';
-
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
+import { xorshift } from '../helpers/random.js';
 
 /** What a capture reports for a set of changed pixels: the dirty bitmap and the bounds bytes. */
 function captureOf(grid: TileGrid, changed: Uint8Array): { bitmap: Uint8Array; bounds: Uint8Array } {
