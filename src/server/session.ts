@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { CursorState, Display, InputSink, Move } from './display.js';
 import { isBatchEncoder, type BatchEncoder, type EncodedRects, type Encoder, type Rect, type SurfaceView } from '../rfb/encodings/types.js';
-import { chooseEncoding, createEncoder, encodeCopyRect, encoderOptionsFrom, isTunable, supportsCopyRect } from '../rfb/encodings/index.js';
+import { chooseEncoding, createEncoder, encodeCopyRect, encoderOptionsFrom, isTunable, supportsCopyRect, type EncoderOptions } from '../rfb/encodings/index.js';
 import { SERVER_PIXEL_FORMAT, validatePixelFormat, type PixelFormat } from '../rfb/pixel-format.js';
 import { intersect, RECT_COST_PIXELS, RECT_COST_RAW, TileBounds, type TileGrid } from '../surface/dirty.js';
 import {
@@ -461,12 +461,12 @@ export class ClientSession extends EventEmitter {
     return false;
   }
 
-  private encoderFor(encoding: number): Encoder {
+  private encoderFor(encoding: number, options: EncoderOptions = {}): Encoder {
     // One instance per encoding and connection: ZRLE's zlib stream must live as long as
     // the connection, even if the client switches encodings back and forth.
     let e = this.encoders.get(encoding);
     if (!e) {
-      e = createEncoder(encoding);
+      e = createEncoder(encoding, options);
       if (!e) throw new Error(`no encoder for encoding ${encoding}`);
       this.encoders.set(encoding, e);
     }
@@ -500,9 +500,12 @@ export class ClientSession extends EventEmitter {
     const chosen = chooseEncoding(list);
     if (chosen !== this.encoder.encoding)
       this.options.log(`encoding ${ENCODING_NAMES[chosen] ?? chosen}`);
-    this.encoder = this.encoderFor(chosen);
+    const options = encoderOptionsFrom(list);
+    // ZRLE's one zlib stream takes the client's compression level as its zlib level, as
+    // TigerVNC does (from the list that first chose ZRLE; the stream keeps it).
+    this.encoder = this.encoderFor(chosen, { zlibLevel: options.compressLevel });
     // Compression level, JPEG quality / fine quality / subsampling: the latest list rules.
-    if (isTunable(this.encoder)) this.encoder.configure(encoderOptionsFrom(list));
+    if (isTunable(this.encoder)) this.encoder.configure(options);
     // Confirm extensions the client cannot use before the server has shown support.
     if (this.caps.fence && !this.fenceConfirmed) {
       this.fenceConfirmed = true;

@@ -192,3 +192,33 @@ describe('ClientSession with an encoder that works off the JS thread', () => {
     expect(sameAsSurface(c, d)).toBe(true);
   });
 });
+
+describe('ZRLE takes the client\'s compression level as its zlib level (as TigerVNC)', () => {
+  /** Bytes of ZRLE data (after the u32 length) in the answer to a full request, at compression `level`. */
+  async function zrleBytes(level: number): Promise<number> {
+    const d = new FakeDisplay(128, 64);
+    // Every column its own colour: many colours per tile, and rows that repeat (deflate finds them).
+    for (let x = 0; x < 128; x++) d.fill({ x, y: 0, w: 1, h: 64 }, x * 2, 255 - x, (x * 37) & 0xff);
+    const c = await serve(d);
+    c.setEncodings([16, -256 + level]);
+    c.request(false);
+    expect((await c.read(4))[0]).toBe(0);
+    const h = await c.read(12);
+    expect(h.readInt32BE(8)).toBe(16);
+    const length = (await c.read(4)).readUInt32BE(0);
+    await c.read(length);
+    c.close();
+    for (const s of sessions.splice(0)) s.close('done');
+    await new Promise((r) => server!.close(r));
+    server = undefined;
+    return length;
+  }
+
+  it('level 0 stores the tiles, level 9 deflates them', async () => {
+    const stored = await zrleBytes(0);
+    const deflated = await zrleBytes(9);
+    // Two 64×64 tiles of 64 colours each; stored, their tile bytes come through whole.
+    expect(stored).toBeGreaterThan(2 * 64 * 64);
+    expect(deflated).toBeLessThan(stored / 4);
+  });
+});

@@ -3,7 +3,7 @@
 import type { Subsampling } from './tight-jpeg.js';
 
 export interface EncoderOptions {
-  /** zlib level for ZRLE's stream (−1..9; default 6), e.g. from the compression-level pseudo-encoding. */
+  /** zlib level for ZRLE's stream (−1..9; default ZRLE_DEFAULT_ZLIB_LEVEL), e.g. from the compression-level pseudo-encoding. */
   zlibLevel?: number;
   /** Compression level 0 (fastest) .. 9 (smallest), from −256..−247. */
   compressLevel?: number;
