@@ -141,6 +141,8 @@ export async function runDeviceLoss(opts: { echo?: boolean } = {}): Promise<Devi
     result.serverStayedUp = guest.lines.some((l) => /^devloss: FIGURE serve\.serverPid \d+ stayed up/.test(l));
     if (!result.serverStayedUp) result.failures.push('the server did not stay up');
     if (r.timedOut || r.code !== 0) result.failures.push(`guest script: ${r.timedOut ? 'timed out' : `exit ${r.code}`}`);
+    // A removal that leaves the guest kernel complaining (BUG, WARNING, Bad page) is not a clean one.
+    for (const c of r.kernelComplaints) result.failures.push(`guest kernel: ${c}`);
     for (const l of guest.lines.filter((l) => l.startsWith('devloss: FAIL'))) result.failures.push(l);
   } catch (err) {
     result.failures.push(`${(err as Error).message}`);
