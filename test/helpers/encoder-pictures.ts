@@ -62,3 +62,16 @@ export function expectMatches(client: TestClient, pic: Picture, rect: Rect, f: P
   }
   expect(bad, `${label}: ${first.join('; ')}`).toBe(0);
 }
+
+/** PSNR (dB) of the client's 32bpp framebuffer against the picture inside `rect`. */
+export function psnr(client: TestClient, pic: Picture, rect: Rect): number {
+  let se = 0, n = 0;
+  for (let y = rect.y; y < rect.y + rect.h; y++) {
+    for (let x = rect.x; x < rect.x + rect.w; x++) {
+      const have = channelsOf(client.fb.get(x, y), client.pf);
+      const i = (y * pic.surface.width + x) * 3;
+      for (let c = 0; c < 3; c++) { const d = have[c]! - pic.rgb[i + c]!; se += d * d; n++; }
+    }
+  }
+  return se === 0 ? Infinity : 10 * Math.log10((255 * 255 * n) / se);
+}

@@ -10,8 +10,8 @@ import { TightEncoder, encoderOptionsFrom } from '../../src/rfb/encodings/index.
 import { rectHeader } from '../../src/rfb/encodings/raw.js';
 import { compactLength } from '../../src/rfb/encodings/tight.js';
 import type { Rect } from '../../src/rfb/encodings/types.js';
-import { TestClient, channelsOf } from '../decoders/index.js';
-import { expectMatches, pf, picture, rng, type Picture } from '../helpers/encoder-pictures.js';
+import { TestClient } from '../decoders/index.js';
+import { expectMatches, pf, picture, psnr, rng, type Picture } from '../helpers/encoder-pictures.js';
 
 const RGB565 = pf({ bitsPerPixel: 16, depth: 16, redMax: 31, greenMax: 63, blueMax: 31, redShift: 11, greenShift: 5, blueShift: 0 });
 const DEPTH32 = pf({ depth: 32 }); // 32 bpp PIXELs, not TPIXELs
@@ -44,18 +44,6 @@ function randomRects(seed: number, count: number, w = W, h = H): Rect[] {
 /** Decodes a batch's entries (one per wire rect) into `client`; returns the rects seen. */
 function decodeBatch(client: TestClient, entries: Buffer[][]): Rect[] {
   return client.decode(entries.flat(), entries.length);
-}
-
-function psnr(client: TestClient, pic: Picture, rect: Rect): number {
-  let se = 0, n = 0;
-  for (let y = rect.y; y < rect.y + rect.h; y++) {
-    for (let x = rect.x; x < rect.x + rect.w; x++) {
-      const have = channelsOf(client.fb.get(x, y), client.pf);
-      const i = (y * pic.surface.width + x) * 3;
-      for (let c = 0; c < 3; c++) { const d = have[c]! - pic.rgb[i + c]!; se += d * d; n++; }
-    }
-  }
-  return se === 0 ? Infinity : 10 * Math.log10((255 * 255 * n) / se);
 }
 
 const whole: Rect = { x: 0, y: 0, w: W, h: H };

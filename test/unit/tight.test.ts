@@ -7,8 +7,8 @@ import { ENCODING_TIGHT, ENCODING_TIGHT_PNG, TightEncoder, chooseEncoding, creat
 import { compactLength } from '../../src/rfb/encodings/tight.js';
 import { splitSolidAreas, surfaceWords, solidColour } from '../../src/rfb/encodings/rect-classifier.js';
 import type { Rect } from '../../src/rfb/encodings/types.js';
-import { TestClient, channelsOf } from '../decoders/index.js';
-import { TEN, expectMatches, pf, picture, rng, type Picture } from '../helpers/encoder-pictures.js';
+import { TestClient } from '../decoders/index.js';
+import { TEN, expectMatches, pf, picture, psnr, rng, type Picture } from '../helpers/encoder-pictures.js';
 
 const FORMATS: Array<[string, PixelFormat]> = [
   ['server 32bpp', SERVER_PIXEL_FORMAT],
@@ -41,19 +41,6 @@ const RECTS: Array<[string, Rect]> = [
   ['odd inner rect', { x: 5, y: 3, w: 177, h: 95 }],
   ['2x3', { x: W - 2, y: H - 3, w: 2, h: 3 }],
 ];
-
-/** PSNR (dB) of the client's 32bpp framebuffer against the picture inside `rect`. */
-function psnr(client: TestClient, pic: Picture, rect: Rect): number {
-  let se = 0, n = 0;
-  for (let y = rect.y; y < rect.y + rect.h; y++) {
-    for (let x = rect.x; x < rect.x + rect.w; x++) {
-      const have = channelsOf(client.fb.get(x, y), client.pf);
-      const i = (y * pic.surface.width + x) * 3;
-      for (let c = 0; c < 3; c++) { const d = have[c]! - pic.rgb[i + c]!; se += d * d; n++; }
-    }
-  }
-  return se === 0 ? Infinity : 10 * Math.log10((255 * 255 * n) / se);
-}
 
 function encodeInto(encoder: TightEncoder, pic: Picture, rect: Rect, f: PixelFormat, client: TestClient): Buffer[] {
   const out: Buffer[] = [];
