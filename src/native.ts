@@ -222,16 +222,7 @@ export interface TightFilterJob {
   w: number;
   h: number;
   filter: 0 | 2;
-  format?: {
-    bitsPerPixel: number;
-    bigEndian: boolean;
-    redMax: number;
-    greenMax: number;
-    blueMax: number;
-    redShift: number;
-    greenShift: number;
-    blueShift: number;
-  };
+  format?: Pick<PixelFormat, 'bitsPerPixel' | 'bigEndian' | 'redMax' | 'greenMax' | 'blueMax' | 'redShift' | 'greenShift' | 'blueShift'>;
 }
 
 /** The canonical XRGB8888 surface (SurfaceView), tightly packed. */
