@@ -8,6 +8,7 @@ import { compareCursor, hasCursor } from '../source/cursor.js';
 import type { SurfaceView } from '../rfb/encodings/types.js';
 import { TileGrid } from './dirty.js';
 import { PollInterval } from './poller.js';
+import { FlipCadence } from './cadence.js';
 import { renderNoSignal } from './no-signal.js';
 import { ScrollDetector, verifyMoves, type Move } from './scroll.js';
 
@@ -61,6 +62,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
   readonly name: string;
   private readonly tileSize: number;
   private readonly interval: PollInterval;
+  /** The guest's flip cadence, when it has one: polls then come just after its flips. */
+  private readonly cadence: FlipCadence;
   private wanted = false;
   private timer: NodeJS.Timeout | undefined;
   private capturing = false;
@@ -94,6 +97,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.name = opts.name;
     this.tileSize = opts.tileSize ?? 32;
     this.interval = new PollInterval({ maxFps: opts.maxFps, idleIntervalMs: opts.idleIntervalMs ?? 250 });
+    this.cadence = new FlipCadence({ minPeriodMs: this.interval.min });
     const w = opts.defaultWidth ?? 1024, h = opts.defaultHeight ?? 768;
     this.surface = { data: Buffer.alloc(w * h * 4), width: w, height: h };
     this.grid = new TileGrid(w, h, this.tileSize);
@@ -120,8 +124,9 @@ export class CapturedDisplay extends EventEmitter implements Display {
     if (this.closed) return;
     this.wanted = true;
     if (this.timer || this.capturing) return;
-    // Keep the pace even when requests arrive faster than --max-fps allows.
-    this.schedule(Math.max(0, this.lastTickAt + this.interval.ms - performance.now()));
+    // Keep the pace even when requests arrive faster than --max-fps allows; a guest with a
+    // steady cadence is polled when its next flip is due.
+    this.schedule(Math.max(0, this.nextPollAt() - performance.now()));
   }
 
   hold(): (() => void) | undefined {
@@ -163,15 +168,24 @@ export class CapturedDisplay extends EventEmitter implements Display {
       this.timer = undefined;
       void this.tick().then((changed) => {
         if (this.closed) return;
-        const next = this.interval.next(changed);
+        this.interval.next(changed);
+        this.cadence.record(this.lastTickAt, changed);
         // Damage satisfies the wish; sessions that still want more ask again. While the picture
         // changes, the next frame is captured ahead anyway: a client's next request then finds
         // it ready instead of waiting for a poll, the guest's answer and a capture.
-        // The pace counts from the tick's start: the tick itself (the guest's answer, the capture) is part of the period.
-        if (this.wanted || (this.interval.active && this.listenerCount('damage') > 0))
-          this.schedule(Math.max(0, this.lastTickAt + next - performance.now()));
+        const changing = this.interval.active || this.cadence.locked;
+        if (this.wanted || (changing && this.listenerCount('damage') > 0))
+          this.schedule(Math.max(0, this.nextPollAt() - performance.now()));
       });
     }, delayMs);
+  }
+
+  /**
+   * The next expected flip while locked to the guest's cadence, else one interval after the
+   * last tick's start (the tick itself — the guest's answer, the capture — is part of the period).
+   */
+  private nextPollAt(): number {
+    return this.cadence.nextPollAt(performance.now()) ?? this.lastTickAt + this.interval.ms;
   }
 
   /** One capture. Returns whether anything changed. Never throws. */
