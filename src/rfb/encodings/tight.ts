@@ -25,7 +25,7 @@ export const ENCODING_TIGHT_PNG = -260;
 
 /** rfbproto: no Tight rect is wider. */
 export const TIGHT_MAX_WIDTH = 2048;
-/** Pieces are kept to this many pixels (as TigerVNC) so palettes stay local and decoders' buffers small. */
+/** Pieces are kept to this many pixels (as TigerVNC) so palettes stay local and decoders' buffers small (JPEG: see bigJpegFormat). */
 const MAX_AREA = 65536;
 /** rfbproto: filtered data shorter than this goes uncompressed. */
 const MIN_TO_COMPRESS = 12;
@@ -80,13 +80,46 @@ function tpixelWriter(tr: PixelTranslator): { bytes: number; write: TPixelWriter
   return { bytes: tr.bytesPerPixel, write: (buf, off, v) => tr.writePixel(buf, off, tr.pixel(v)) };
 }
 
-/** Pieces of `r` no wider than TIGHT_MAX_WIDTH and of at most `maxArea` pixels, in rows. */
-export function* tightPieces(r: Rect, maxArea = MAX_AREA): Generator<Rect> {
+/**
+ * Pieces of `r` no wider than TIGHT_MAX_WIDTH and of at most `maxArea` pixels, in rows; with
+ * `align`, the piece height is rounded down to a multiple of it when it is at least that tall.
+ */
+export function* tightPieces(r: Rect, maxArea = MAX_AREA, align = 1): Generator<Rect> {
   const pw = Math.min(r.w, TIGHT_MAX_WIDTH);
-  const ph = Math.max(1, Math.floor(maxArea / pw));
+  let ph = Math.max(1, Math.floor(maxArea / pw));
+  if (align > 1 && ph >= align) ph -= ph % align;
   for (let y = r.y; y < r.y + r.h; y += ph)
     for (let x = r.x; x < r.x + r.w; x += pw)
       yield { x, y, w: Math.min(pw, r.x + r.w - x), h: Math.min(ph, r.y + r.h - y) };
+}
+
+/**
+ * JPEG rects are cut at multiples of this many rows: the biggest MCU height (4:2:0). A piece
+ * ending mid-MCU is padded by libjpeg: 1080p cut at 34 rows costs 12–19 % more bytes and
+ * 25 % more time than at 32 (bench/tight.ts).
+ */
+const JPEG_ROW_ALIGN = 16;
+/**
+ * Many-colour pieces next to each other go as one JPEG rect, cut only into as many parts as
+ * there are cores (and parts of at least this many pixels): one libjpeg call per part, not one
+ * per 64 Ki pixels (fewer thread hand-offs, headers and MCU seams).
+ */
+const JPEG_MIN_PART = 65536;
+/** No JPEG rect bigger (keeps the compressed size far below what a compact length holds at usual qualities). */
+const JPEG_MAX_PART = 2048 * 512;
+/** rfbproto: the largest compact length. A JPEG bigger than this is sent as two halves. */
+const MAX_COMPACT_LENGTH = 0x3fffff;
+
+/**
+ * Whether the client's decoders take JPEG rects of more than 64 Ki pixels in this format.
+ * TigerVNC's viewer, noVNC and gtk-vnc take any height (TigerVNC: width ≤ 2048); libvncclient
+ * decodes straight into its framebuffer for these 32 bpp layouts but through a 640×480-byte
+ * buffer for any other (16 bpp, odd shifts), so those keep Tight's 64 Ki-pixel pieces.
+ */
+function bigJpegFormat(pf: PixelFormat): boolean {
+  if (!tpixelIsRgb(pf)) return false;
+  const shifts = `${pf.redShift},${pf.greenShift},${pf.blueShift}`;
+  return ['16,8,0', '0,8,16', '24,16,8', '8,16,24'].includes(shifts);
 }
 
 /** Filtered data at least this big is sampled before choosing its filter and stream (smaller: too little to tell). */
@@ -119,6 +152,10 @@ interface Context {
   readonly gradient: boolean;
   /** Leave copy-or-gradient to the native stream job (batches: its samples run off the JS thread). */
   readonly chooseLater: boolean;
+  /** JPEG allowed for this batch (client asked, not a lossless refresh, 16 bpp or more). */
+  readonly jpeg: boolean;
+  /** Neighbouring JPEG pieces may merge into rects above 64 Ki pixels (see bigJpegFormat). */
+  readonly bigJpeg: boolean;
 }
 
 /**
@@ -127,10 +164,17 @@ interface Context {
  */
 type Planned =
   | { readonly kind: 'ready'; readonly parts: Buffer[] }
-  /** `head`: the control byte (and filter, palette) before the compact length. */
-  | { readonly kind: 'jpeg'; readonly header: Buffer; readonly head: Buffer; readonly rect: Rect }
+  | JpegRect
   | { readonly kind: 'png'; readonly header: Buffer; readonly head: Buffer; readonly rect: Rect; readonly scanlines: Buffer; readonly level: number; readonly plte?: Buffer }
   | ZlibRect;
+
+/** `head`: the control byte (and filter, palette) before the compact length. */
+interface JpegRect {
+  readonly kind: 'jpeg';
+  readonly header: Buffer;
+  readonly head: Buffer;
+  readonly rect: Rect;
+}
 
 /** Basic compression through stream `id`: data in hand, or a native filter job. */
 interface ZlibRect {
@@ -178,6 +222,13 @@ export class TightEncoder implements BatchEncoder {
   private readonly jpeg = new JpegCompressor();
   /** A batch is running: its native jobs hold the zlib streams. */
   private batchRunning = false;
+  /**
+   * false: JPEG in Tight's 64 Ki-pixel pieces, unaligned, one libjpeg call each (the old way;
+   * bench/tight.ts compares both in one run).
+   */
+  mergeJpeg = true;
+  /** A big JPEG area is cut into at most this many parts, made at once (default: one per core). */
+  jpegParts = JPEG_PARALLEL;
 
   /** `png`: TightPNG (−260), no zlib streams, PNG instead of basic compression. */
   constructor(private readonly png = false, options: EncoderOptions = {}) {
@@ -201,9 +252,13 @@ export class TightEncoder implements BatchEncoder {
 
   encode(surface: SurfaceView, rect: Rect, pf: PixelFormat, out: Buffer[]): number {
     this.notDuringBatch();
-    const planned = this.plan(surface, [rect], pf);
-    for (const p of planned) out.push(...this.finishSync(surface, p));
-    return planned.length;
+    let rects = 0;
+    for (const p of this.plan(surface, [rect], pf)) {
+      const wire = this.finishSync(surface, p);
+      for (const parts of wire) out.push(...parts);
+      rects += wire.length;
+    }
+    return rects;
   }
 
   /**
@@ -227,7 +282,7 @@ export class TightEncoder implements BatchEncoder {
         for (let id = 0; id < 4; id++) this.dropStream(id);
         throw failed.reason;
       }
-      return settled.map((s) => [...(s as PromiseFulfilledResult<Buffer[]>).value]);
+      return settled.flatMap((s) => (s as PromiseFulfilledResult<Buffer[][]>).value);
     } finally {
       this.batchRunning = false;
     }
@@ -237,34 +292,108 @@ export class TightEncoder implements BatchEncoder {
     if (this.batchRunning) throw new Error('TightEncoder: encode called while a batch is running (its zlib streams are busy)');
   }
 
-  /** Every rect cut into fills and pieces, each piece decided (wire order). */
+  /**
+   * Every rect cut into fills and pieces, each piece decided (wire order); many-colour pieces
+   * that touch (one above the other, same columns) merge into one JPEG band when the format
+   * allows, cut again into one part per core when it is big.
+   */
   private plan(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat, chooseLater = false): Planned[] {
     const tr = this.translators.get(pf);
     // Gradient only when the client's SetEncodings had no quality level at all: noVNC does
     // not implement the gradient filter but always sends a quality level, and lossless
     // refreshes (for a client that has one) must stay decodable by it, so they use copy.
     const gradient = !this.png && this.jpegQuality === undefined && gradientFormat(pf);
-    const ctx: Context = { surface, s: surfaceWords(surface), tr, tp: tpixelWriter(tr), gradient, chooseLater };
+    const jpeg = this.jpegAllowed(pf);
+    const ctx: Context = {
+      surface, s: surfaceWords(surface), tr, tp: tpixelWriter(tr), gradient, chooseLater,
+      jpeg, bigJpeg: jpeg && this.mergeJpeg && bigJpegFormat(pf),
+    };
     const planned: Planned[] = [];
+    let band: Rect | undefined; // JPEG pieces not yet planned, merged
+    const flush = (): void => {
+      if (band) this.jpegBand(ctx, band, planned);
+      band = undefined;
+    };
+    const align = jpeg && this.mergeJpeg ? JPEG_ROW_ALIGN : 1;
     for (const rect of rects) {
       if (rect.w <= 0 || rect.h <= 0) continue;
       const { solid, rest } = splitSolidAreas(ctx.s, rect);
+      if (solid.length) flush();
       for (const a of solid) for (const piece of tightPieces(a.rect, Infinity)) planned.push(this.fill(ctx, piece, a.colour));
-      for (const r of rest) for (const piece of tightPieces(r)) planned.push(this.planPiece(ctx, piece));
+      for (const r of rest) {
+        for (const piece of tightPieces(r, MAX_AREA, align)) {
+          const colours = this.classify(ctx, piece);
+          if (colours) {
+            flush();
+            planned.push(this.planPiece(ctx, piece, colours));
+          } else if (band && ctx.bigJpeg && band.x === piece.x && band.w === piece.w && band.y + band.h === piece.y) {
+            band.h += piece.h;
+          } else {
+            flush();
+            band = { ...piece };
+          }
+        }
+      }
     }
+    flush();
     return planned;
   }
 
-  private finishSync(surface: SurfaceView, p: Planned): Buffer[] {
+  /** A JPEG area as wire rects: whole, or in rows-aligned parts (one per core, none over JPEG_MAX_PART) when big. */
+  private jpegBand(ctx: Context, band: Rect, planned: Planned[]): void {
+    const area = band.w * band.h;
+    let parts = 1;
+    if (ctx.bigJpeg) parts = Math.max(Math.min(this.jpegParts, Math.floor(area / JPEG_MIN_PART)), Math.ceil(area / JPEG_MAX_PART), 1);
+    const rows = Math.min(band.h, Math.ceil(band.h / parts / JPEG_ROW_ALIGN) * JPEG_ROW_ALIGN);
+    for (let y = band.y; y < band.y + band.h; y += rows) {
+      const rect = { x: band.x, y, w: band.w, h: Math.min(rows, band.y + band.h - y) };
+      this.lossy.push(rect);
+      planned.push({ kind: 'jpeg', header: rectHeader(rect, this.encoding), head: Buffer.from([this.control(CTL_JPEG)]), rect });
+    }
+  }
+
+  /** The planned rect's bytes: one wire rect, or two or more when a JPEG came out too big for its length. */
+  private finishSync(surface: SurfaceView, p: Planned): Buffer[][] {
     switch (p.kind) {
-      case 'ready': return p.parts;
-      case 'jpeg': return withLength(p.header, p.head, this.jpeg.compress(surface, p.rect, this.jpegQuality!, this.subsampling));
-      case 'png': return withLength(p.header, p.head, pngFile(p.rect.w, p.rect.h, deflateSync(p.scanlines, { level: p.level }), p.plte));
+      case 'ready': return [p.parts];
+      case 'jpeg': return this.jpegSync(surface, p);
+      case 'png': return [withLength(p.header, p.head, pngFile(p.rect.w, p.rect.h, deflateSync(p.scanlines, { level: p.level }), p.plte))];
       case 'zlib': {
         const data = Buffer.isBuffer(p.data) ? p.data : native.tightFilter(p.data as TightFilterJob); // sync plans never leave the choice
-        return withLength(p.header, p.head, p.z.deflate(data));
+        return [withLength(p.header, p.head, p.z.deflate(data))];
       }
     }
+  }
+
+  /**
+   * A JPEG rect on the wire; a JPEG longer than a compact length holds (noise at quality 100:
+   * ~4 bytes per pixel) is made again as two halves, each its own rect.
+   */
+  private jpegSync(surface: SurfaceView, p: JpegRect): Buffer[][] {
+    const data = this.jpeg.compress(surface, p.rect, this.jpegQuality!, this.subsampling);
+    if (data.length <= MAX_COMPACT_LENGTH) return [withLength(p.header, p.head, data)];
+    return this.halves(p).flatMap((h) => this.jpegSync(surface, h));
+  }
+
+  private async jpegAsync(surface: SurfaceView, p: JpegRect, quality: number, subsampling: Subsampling, jpegs: Limiter): Promise<Buffer[][]> {
+    const data = await jpegs.run(() => this.jpeg.compressAsync(surface, p.rect, quality, subsampling));
+    if (data.length <= MAX_COMPACT_LENGTH) return [withLength(p.header, p.head, data)];
+    return (await Promise.all(this.halves(p).map((h) => this.jpegAsync(surface, h, quality, subsampling, jpegs)))).flat();
+  }
+
+  /** The two halves of a JPEG rect (rows, at a multiple of JPEG_ROW_ALIGN when it can), the first keeping the control byte. */
+  private halves(p: JpegRect): JpegRect[] {
+    const { x, y, w, h } = p.rect;
+    if (w * h < 2) throw new Error('tight: a one-pixel JPEG does not fit a compact length'); // cannot happen: a JPEG pixel is < 4 MiB
+    let parts: Rect[];
+    if (h >= 2) {
+      let top = Math.ceil(h / 2 / JPEG_ROW_ALIGN) * JPEG_ROW_ALIGN;
+      if (top >= h) top = h >> 1;
+      parts = [{ x, y, w, h: top }, { x, y: y + top, w, h: h - top }];
+    } else {
+      parts = [{ x, y, w: w >> 1, h }, { x: x + (w >> 1), y, w: w - (w >> 1), h }];
+    }
+    return parts.map((rect, i) => ({ kind: 'jpeg', rect, header: rectHeader(rect, this.encoding), head: i === 0 ? p.head : Buffer.from([CTL_JPEG]) }));
   }
 
   /**
@@ -296,16 +425,16 @@ export class TightEncoder implements BatchEncoder {
     return chunks;
   }
 
-  private async finishAsync(surface: SurfaceView, p: Planned, chunk: Promise<Buffer> | undefined, jpegs: Limiter): Promise<Buffer[]> {
+  private async finishAsync(surface: SurfaceView, p: Planned, chunk: Promise<Buffer> | undefined, jpegs: Limiter): Promise<Buffer[][]> {
     switch (p.kind) {
-      case 'ready': return p.parts;
+      case 'ready': return [p.parts];
       case 'jpeg': {
         // Settings as they are now (the call's), not when the limiter lets it run.
         const quality = this.jpegQuality!, subsampling = this.subsampling;
-        return withLength(p.header, p.head, await jpegs.run(() => this.jpeg.compressAsync(surface, p.rect, quality, subsampling)));
+        return this.jpegAsync(surface, p, quality, subsampling, jpegs);
       }
-      case 'png': return withLength(p.header, p.head, pngFile(p.rect.w, p.rect.h, await deflateAsync(p.scanlines, { level: p.level }), p.plte));
-      case 'zlib': return withLength(p.header, p.head, await chunk!);
+      case 'png': return [withLength(p.header, p.head, pngFile(p.rect.w, p.rect.h, await deflateAsync(p.scanlines, { level: p.level }), p.plte))];
+      case 'zlib': return [withLength(p.header, p.head, await chunk!)];
     }
   }
 
@@ -320,19 +449,22 @@ export class TightEncoder implements BatchEncoder {
     return this.jpegQuality !== undefined && !this.lossless && pf.bitsPerPixel >= 16;
   }
 
-  private planPiece(ctx: Context, r: Rect): Planned {
-    const jpeg = this.jpegAllowed(ctx.tr.pf);
-    const area = r.w * r.h;
+  /**
+   * The piece's colours, counted up to the limit for its class, or undefined when it has more
+   * and goes JPEG (the caller merges neighbouring JPEG pieces).
+   */
+  private classify(ctx: Context, r: Rect): { table: ColourTable; n: number } | undefined {
     // With JPEG at hand, photo-like pieces (many colours) go JPEG rather than a big palette.
-    const maxColours = jpeg ? (this.compressLevel < 2 ? 24 : 96) : Math.min(256, Math.max(2, area >> 2));
+    const maxColours = ctx.jpeg ? (this.compressLevel < 2 ? 24 : 96) : Math.min(256, Math.max(2, (r.w * r.h) >> 2));
     const table = this.table(maxColours);
     const n = countColours(ctx.s, r, table);
+    return n > 0 || !ctx.jpeg ? { table, n } : undefined;
+  }
+
+  /** A piece that does not go JPEG, by its `n` colours in `table` (−1: more than the table holds). */
+  private planPiece(ctx: Context, r: Rect, { table, n }: { table: ColourTable; n: number }): Planned {
     if (n === 1) return this.fill(ctx, r, table.colours[0]!);
     if (n > 0) return this.png ? this.pngPiece(ctx, r, table) : this.palette(ctx, r, table);
-    if (jpeg) {
-      this.lossy.push(r);
-      return { kind: 'jpeg', header: rectHeader(r, this.encoding), head: Buffer.from([this.control(CTL_JPEG)]), rect: r };
-    }
     if (this.png) return this.pngPiece(ctx, r);
     return this.fullColour(ctx, r);
   }
