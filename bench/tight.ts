@@ -3,7 +3,10 @@
 // one 64×64 JPEG. Encoders are fresh per picture but warmed up once (their zlib streams
 // carry over between runs, as on a real connection). Then encodeBatch against encode()
 // (wall time and time on the JS thread), the gradient filter against memcpy, and gradient
-// against copy filter: bytes and deflate time at zlib levels 1 and 2.
+// against copy filter: bytes and deflate time at zlib levels 1 and 2. And the JPEG path (q6) on
+// plasma and noise: merged JPEG parts against the old 64 Ki-pixel pieces and one libjpeg call.
+// `npm run bench -- tight jpeg` runs only that last part.
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { SERVER_PIXEL_FORMAT } from '../src/rfb/pixel-format.js';
 import { native } from '../src/native.js';
@@ -54,6 +57,10 @@ function noise(): SurfaceView {
 }
 
 export async function run(): Promise<void> {
+  if (process.argv.slice(2).includes('jpeg')) {
+    await jpegPath([['plasma', plasma()], ['noise', noise()]]);
+    return;
+  }
   const pictures: Array<[string, SurfaceView]> = [['desktop', desktop()], ['text', text()], ['plasma', plasma()], ['noise', noise()]];
   const encoders: Array<[string, () => Encoder]> = [
     ['ZRLE', () => createEncoder(ENCODING_ZRLE)!],
@@ -94,6 +101,52 @@ export async function run(): Promise<void> {
 
   await batchAgainstSync(pictures);
   gradientFilter(pictures);
+  await jpegPath(pictures.filter(([n]) => n === 'plasma' || n === 'noise'));
+}
+
+interface Turbo {
+  FORMAT_BGRX: number;
+  SAMP_444: number;
+  compress(raw: Buffer, o: { format: number; width: number; height: number; quality: number; subsampling: number }): Promise<Buffer>;
+}
+
+/**
+ * Tight + JPEG quality level 6 (quality 79, 4:4:4, as noVNC and the xvnc bench ask) through
+ * encodeBatch on a whole 1080p frame: JPEG areas merged into one part per core (now) against
+ * the old 64 Ki-pixel pieces (mergeJpeg = false), and one libjpeg-turbo call on the whole
+ * frame (the floor: what a single-threaded server pays). Interleaved in one run, median of 15:
+ * wall time, process CPU (all threads), JS-thread busy time (event-loop utilisation), bytes.
+ */
+async function jpegPath(pictures: Array<[string, SurfaceView]>): Promise<void> {
+  const turbo = createRequire(import.meta.url)('@julusian/jpeg-turbo') as Turbo;
+  console.log('\nTight+JPEG q6, whole 1080p frame through encodeBatch, median of 15 (ratios against the old 64 Ki-pixel pieces and one whole-frame libjpeg call)');
+  for (const [pname, surface] of pictures) {
+    const merged = new TightEncoder(false, encoderOptionsFrom([-32 + 6]));
+    const old = new TightEncoder(false, encoderOptionsFrom([-32 + 6]));
+    old.mergeJpeg = false;
+    const rect = [{ x: 0, y: 0, w: surface.width, h: surface.height }];
+    const ways: Array<[string, () => Promise<number>]> = [
+      ['merged', async () => (await merged.encodeBatch(surface, rect, SERVER_PIXEL_FORMAT)).flat().reduce((n, b) => n + b.length, 0)],
+      ['old', async () => (await old.encodeBatch(surface, rect, SERVER_PIXEL_FORMAT)).flat().reduce((n, b) => n + b.length, 0)],
+      ['one call', async () => (await turbo.compress(surface.data, { format: turbo.FORMAT_BGRX, width: surface.width, height: surface.height, quality: 79, subsampling: turbo.SAMP_444 })).length],
+    ];
+    const m = new Map(ways.map(([n]) => [n, { wall: [] as number[], cpu: [] as number[], js: [] as number[], bytes: 0 }]));
+    for (let i = 0; i < 17; i++) {
+      for (const [name, go] of ways) {
+        const c0 = process.cpuUsage(), e0 = performance.eventLoopUtilization(), t0 = performance.now();
+        const bytes = await go();
+        const wall = performance.now() - t0, js = performance.eventLoopUtilization(e0).active, c = process.cpuUsage(c0);
+        if (i < 2) continue; // warm-up
+        const r = m.get(name)!;
+        r.wall.push(wall); r.cpu.push((c.user + c.system) / 1000); r.js.push(js); r.bytes = bytes;
+      }
+    }
+    const stat = (name: string) => { const r = m.get(name)!; return { wall: median(r.wall), cpu: median(r.cpu), js: median(r.js), bytes: r.bytes }; };
+    const [n, o, one] = [stat('merged'), stat('old'), stat('one call')];
+    for (const [name, s] of [['merged', n], ['old', o], ['one call', one]] as const)
+      console.log(`${pname.padEnd(7)} ${name.padEnd(9)} wall ${s.wall.toFixed(1).padStart(5)} ms  CPU ${s.cpu.toFixed(1).padStart(5)} ms  JS thread ${s.js.toFixed(2).padStart(5)} ms  ${(s.bytes / 1024).toFixed(0).padStart(5)} KiB`);
+    console.log(`${pname.padEnd(7)} merged/old: wall ${(n.wall / o.wall).toFixed(2)}x  CPU ${(n.cpu / o.cpu).toFixed(2)}x  JS ${(n.js / o.js).toFixed(2)}x  bytes ${(n.bytes / o.bytes).toFixed(2)}x;  merged/one call: wall ${(n.wall / one.wall).toFixed(2)}x  CPU ${(n.cpu / one.cpu).toFixed(2)}x  bytes ${(n.bytes / one.bytes).toFixed(2)}x`);
+  }
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
