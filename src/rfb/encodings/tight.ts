@@ -1,8 +1,8 @@
 // Tight (7) and TightPNG (−260), rfbproto "Tight Encoding". Each rect is cut into big
 // single-colour areas (sent as fills) and pieces of at most 2048 px wide and 64 Ki px; each
 // piece goes by its colours, as TigerVNC chooses: 1 → fill, 2 → mono (1 bit per pixel),
-// few → palette (1 byte per pixel), many → JPEG when the client asked for a quality level,
-// else zlib of the pixels, gradient-filtered when the client may take it (or, for noise,
+// few → palette (1 byte per pixel), many → JPEG when the client asked for a quality level
+// (neighbouring JPEG pieces merged into one rect per core where decoders allow), else zlib of the pixels, gradient-filtered when the client may take it (or, for noise,
 // zlib's stored blocks: deflate would not pay). Tight has four zlib streams per connection
 // (here: 0 full colour, 1 mono, 2 palette, 3 stored); TightPNG has none and sends PNG
 // instead of basic compression (noVNC). encode() does it all at once; encodeBatch() decides
