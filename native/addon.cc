@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "buffer_pool.h"
 #include "capture.h"
 #include "mapping.h"
 #include "raw_encoder.h"
@@ -35,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rawEncodeSync", Napi::Function::New(env, vgpu::RawEncodeSync, "rawEncodeSync"));
   exports.Set("zrleEncode", Napi::Function::New(env, vgpu::ZrleEncode, "zrleEncode"));
   exports.Set("zrleEncodeSync", Napi::Function::New(env, vgpu::ZrleEncodeSync, "zrleEncodeSync"));
+  exports.Set("recycleBuffer", Napi::Function::New(env, vgpu::RecycleBuffer, "recycleBuffer"));
   exports.Set("capture", Napi::Function::New(env, vgpu::Capture, "capture"));
   exports.Set("captureSync", Napi::Function::New(env, vgpu::CaptureSync, "captureSync"));
   exports.Set("tightFilter", Napi::Function::New(env, vgpu::TightFilter, "tightFilter"));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <unordered_set>
 
 namespace vgpu {
 
@@ -15,6 +16,14 @@ std::mutex pool_mutex;
 std::vector<std::vector<uint8_t>>& Pool() {
   static auto* pool = new std::vector<std::vector<uint8_t>>();  // leaked: outlives finalizers at exit
   return *pool;
+}
+
+// The data pointers of Buffers handed to JS by BufferFromPool and not yet finalized: only
+// these may be detached by RecycleBuffer (never a Buffer of Node's own, or a view of another).
+std::mutex lent_mutex;
+std::unordered_set<const void*>& Lent() {
+  static auto* lent = new std::unordered_set<const void*>();  // leaked, as the pool
+  return *lent;
 }
 
 }  // namespace
@@ -72,14 +81,40 @@ Napi::Value BufferFromPool(Napi::Env env, std::vector<uint8_t>&& buffer, size_t 
   const int64_t bytes = static_cast<int64_t>(owned->size());
   // Tell V8 about the memory, so big frames make it collect old Buffers (and refill the pool).
   Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  {
+    std::lock_guard<std::mutex> lock(lent_mutex);
+    Lent().insert(owned->data());
+  }
   return Napi::Buffer<uint8_t>::New(
       env, owned->data(), length,
-      [bytes](Napi::Env e, uint8_t*, std::vector<uint8_t>* hint) {
+      [bytes](Napi::Env e, uint8_t* data, std::vector<uint8_t>* hint) {
+        {
+          std::lock_guard<std::mutex> lock(lent_mutex);
+          Lent().erase(data);
+        }
         Napi::MemoryManagement::AdjustExternalMemory(e, -bytes);
         GiveBuffer(std::move(*hint));
         delete hint;
       },
       owned);
+}
+
+Napi::Value RecycleBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray()) return Napi::Boolean::New(env, false);
+  Napi::ArrayBuffer ab = info[0].As<Napi::TypedArray>().ArrayBuffer();
+  if (env.IsExceptionPending() || ab.IsDetached()) return Napi::Boolean::New(env, false);
+  {
+    std::lock_guard<std::mutex> lock(lent_mutex);
+    if (Lent().count(ab.Data()) == 0) return Napi::Boolean::New(env, false);
+  }
+  // Every view of it becomes empty; V8 drops the memory, and the finalizer gives it back.
+  ab.Detach();
+  if (env.IsExceptionPending()) {
+    env.GetAndClearPendingException();
+    return Napi::Boolean::New(env, false);
+  }
+  return Napi::Boolean::New(env, true);
 }
 
 }  // namespace vgpu

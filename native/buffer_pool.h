@@ -24,4 +24,13 @@ void GiveBuffer(std::vector<uint8_t>&& buffer);
  */
 Napi::Value BufferFromPool(Napi::Env env, std::vector<uint8_t>&& buffer, size_t length);
 
+/**
+ * recycleBuffer(buffer): when `buffer` views memory lent by BufferFromPool, detaches its
+ * ArrayBuffer (every view of it becomes empty) so the memory goes back to the pool now rather
+ * than when the GC gets to it: big frames then neither fault in fresh pages nor drive V8 into
+ * major collections. For a caller that knows nothing reads the buffer any more (written out).
+ * Returns whether it did; anything else is left alone.
+ */
+Napi::Value RecycleBuffer(const Napi::CallbackInfo& info);
+
 }  // namespace vgpu

@@ -253,6 +253,13 @@ export interface NativeAddon {
   capture(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory): Promise<CaptureResult>;
   /** Synchronous twin of capture() for tests and benchmarks. */
   captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory): CaptureResult;
+  /**
+   * Gives the memory of an encoder's output Buffer (rawEncode, zrleEncode) back to the native
+   * pool now, instead of when the GC collects it: its ArrayBuffer is detached, so every view of
+   * it becomes empty. Only for output nothing reads any more (written to the socket). Any other
+   * buffer is left alone. Returns whether it recycled.
+   */
+  recycleBuffer(buffer: Uint8Array): boolean;
   /** Plain memcpy of mapping bytes [offset, offset+length) into dst, for benchmarks (baseline). */
   memcpyBench(dst: Buffer, src: NativeMapping, offset: number, length: number): void;
   /** `parallelMinBytes`: inputs at least this big are deflated on both cores (default 128 KiB; Infinity: never). */

@@ -26,6 +26,7 @@ import { securityHandlers, type SecurityHandler } from '../rfb/security/index.js
 import type { SecureContext } from 'node:tls';
 import { upgradeToTls } from './transport/tls.js';
 import * as W from '../rfb/writer.js';
+import { native } from '../native.js';
 import { alphaCursorRect, compositeRect, cursorBounds, cursorRect } from '../rfb/encodings/cursor.js';
 
 export interface SessionOptions {
@@ -290,14 +291,15 @@ export class ClientSession extends EventEmitter {
     else this.write(data);
   }
 
-  private write(data: Buffer): void {
+  /** `written` runs once the socket has taken the bytes (not when the write is refused). */
+  private write(data: Buffer, written?: () => void): void {
     if (this.closed || this.socket.destroyed) return;
     const limit = this.outputLimit();
     if (this.socket.writableLength + data.length > limit) {
       this.close(`client is not reading: ${this.socket.writableLength} bytes unsent, limit ${limit}`);
       return;
     }
-    this.socket.write(data);
+    this.socket.write(data, written);
   }
 
   /** OUTPUT_LIMIT_SCALE × max(one frame in the client's pixel format, HIGH_WATER). */
@@ -930,20 +932,27 @@ export class ClientSession extends EventEmitter {
   private sendUpdate(noData: Buffer[], pixelRects: Buffer[][]): void {
     this.extAnswers = [];
     const all: Buffer[][] = [...noData.map((b) => [b]), ...pixelRects];
-    this.socket.cork();
+    const out: Buffer[] = [];
     if (all.length > MAX_RECTS_PER_UPDATE && this.caps.lastRect) {
-      this.write(W.framebufferUpdateHeaderUntilLastRect());
-      for (const parts of all) for (const b of parts) this.write(b);
-      this.write(W.lastRect());
+      out.push(W.framebufferUpdateHeaderUntilLastRect());
+      for (const parts of all) out.push(...parts);
+      out.push(W.lastRect());
     } else {
       let i = 0;
       do {
         const batch = all.slice(i, i + MAX_RECTS_PER_UPDATE);
-        this.write(W.framebufferUpdateHeader(batch.length));
-        for (const parts of batch) for (const b of parts) this.write(b);
+        out.push(W.framebufferUpdateHeader(batch.length));
+        for (const parts of batch) out.push(...parts);
         i += MAX_RECTS_PER_UPDATE;
       } while (i < all.length);
     }
+    // The socket calls back in write order: once the last write is out, so are the encoders'
+    // output Buffers, and their memory can go back to the native pool at once (not at a GC).
+    const recycle = (): void => {
+      for (const parts of pixelRects) for (const b of parts) native.recycleBuffer(b);
+    };
+    this.socket.cork();
+    out.forEach((b, i) => this.write(b, i === out.length - 1 ? recycle : undefined));
     this.socket.uncork();
   }
 }
