@@ -48,6 +48,12 @@ const ZLIB_LEVELS: ReadonlyArray<readonly [number, number]> = [
  * level 3 maps to 2) in 0.66× the time, so 1 up to compression level 3.
  */
 const GRADIENT_ZLIB_LEVELS: readonly number[] = [1, 1, 1, 1, 2, 3, 4, 5, 6, 9];
+/**
+ * Gradient only when its sample deflates to at most this share of the copy filter's (the native
+ * chooser's kGradientMustSave, tight_filter.cc: small samples flatter gradient, and it costs the
+ * viewer a pass over every pixel).
+ */
+const GRADIENT_MUST_SAVE = 0.8;
 
 /** Compact length (1–3 bytes, 7 bits each but 8 in the third). */
 export function compactLength(n: number): number[] {
@@ -549,8 +555,8 @@ export class TightEncoder implements BatchEncoder {
 
   /**
    * Many colours, no JPEG: the gradient filter when the client may take it and a sample says
-   * it deflates smaller than the copy filter (smooth pictures: about half the bytes; text and
-   * UI: often more), else the copy filter; noise goes stored, as deflate would not pay (a
+   * it deflates clearly smaller than the copy filter (smooth pictures: about half the bytes;
+   * text and UI: often more), else the copy filter; noise goes stored, as deflate would not pay (a
    * level-1 deflate of a 1080p noise frame costs ~200 ms). 24-bit TPIXELs are made natively
    * from the surface; other formats are translated here first.
    */
@@ -570,7 +576,7 @@ export class TightEncoder implements BatchEncoder {
       stored = first > INCOMPRESSIBLE_RATIO;
       if (stored) filter = FILTER_COPY;
       else if (ctx.gradient && ctx.chooseLater) filter = FILTER_CHOOSE;
-      else if (ctx.gradient && native.tightSampleRatio(copy) < first) filter = FILTER_COPY;
+      else if (ctx.gradient && first > GRADIENT_MUST_SAVE * native.tightSampleRatio(copy)) filter = FILTER_COPY;
     }
     // The filter byte is explicit even for copy when the choice is left to the native job (rfbproto allows it).
     const head = Buffer.from([0, filter === FILTER_CHOOSE ? FILTER_GRADIENT : filter]);
