@@ -20,6 +20,8 @@ export const PROBE_AFTER_IDLE_TICKS = 2;
 export const FULL_PASS_EVERY_TICKS = 64;
 /** Probes reading at most this many source bytes run on the JS thread (1080p and 4K XRGB8888 do). */
 const SYNC_PROBE_MAX_BYTES = 4 << 20;
+/** Captures reading at most this many source bytes run on the JS thread (1080p XRGB8888 with some stride padding). */
+export const SYNC_CAPTURE_MAX_BYTES = 9 << 20;
 /** Every OLD_ROW_STEP-th row of the previous frame is kept to check detected moves against real pixels. */
 const OLD_ROW_STEP = 8;
 
@@ -225,7 +227,10 @@ export class CapturedDisplay extends EventEmitter implements Display {
       return false;
     }
     const history = this.scrollHistoryFor(plane, full);
-    const result = await native.capture(mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full));
+    // Up to 1080p the pass runs right here: it takes about as long (0.5 ms) as the thread pool's
+    // round trip adds to every frame's latency (about 1 ms here, more in a loaded VM).
+    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full)] as const;
+    const result = plane.stride * plane.height <= SYNC_CAPTURE_MAX_BYTES ? native.captureSync(...args) : await native.capture(...args);
     this.captures++;
     this.ticksSinceFullPass = 0;
     if (result.dirtyCount > 0) {
