@@ -190,8 +190,8 @@ bool ValidateProbe(const Napi::Value& value, uint32_t height, CaptureJob* job, s
   return true;
 }
 
-// The optional scroll-history argument: undefined, or {segmentHashes, oldRows?, oldRowStep?}
-// (see CaptureJob::seg_hashes / old_rows).
+// The optional scroll-history argument: undefined, or {segmentHashes, hashAll?, oldRows?, oldRowStep?}
+// (see CaptureJob::seg_hashes / hash_all_segments / old_rows).
 bool ValidateHistory(const Napi::Value& value, uint32_t width, uint32_t height, uint64_t tiles_x, CaptureJob* job,
                      std::string* error) {
   if (value.IsUndefined()) return true;
@@ -210,6 +210,12 @@ bool ValidateHistory(const Napi::Value& value, uint32_t width, uint32_t height, 
     return false;
   }
   job->seg_hashes = hashes.As<Napi::Uint8Array>().Data();
+  Napi::Value all = history.Get("hashAll");
+  if (!all.IsUndefined() && !all.IsBoolean()) {
+    *error = "history.hashAll must be a boolean or undefined, got " + ValueForMessage(all);
+    return false;
+  }
+  job->hash_all_segments = all.IsBoolean() && all.As<Napi::Boolean>().Value();
   Napi::Value old_rows = history.Get("oldRows");
   if (old_rows.IsUndefined()) return true;
   uint64_t step;

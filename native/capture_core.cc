@@ -597,7 +597,8 @@ uint32_t CaptureWith(const CaptureJob& job) {
     }
     if (job.bounds != nullptr) WriteBandBounds(job, ty, boxes.data());
     // While the band is still in cache.
-    if (band_count > 0 && job.seg_hashes != nullptr) HashSegments(job, ty * tile, y_end, band_dirty);
+    if (job.seg_hashes != nullptr && (band_count > 0 || job.hash_all_segments))
+      HashSegments(job, ty * tile, y_end, job.hash_all_segments ? nullptr : band_dirty);
     dirty_count += band_count;
   }
   return dirty_count;

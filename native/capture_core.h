@@ -32,6 +32,8 @@ struct CaptureJob {
   // [y*tiles_x + tx] = RowHash of surface row y, tile column tx, rewritten for dirty tiles (all
   // tiles when full) after the capture wrote them; others keep their value. nullptr = none.
   uint8_t* seg_hashes = nullptr;
+  // Rewrite every segment's hash, not only the dirty tiles' (after captures that kept none).
+  bool hash_all_segments = false;
   // old_rows: ceil(height/old_row_step) surface rows; before a (non-full) pass overwrites row
   // y = k*old_row_step it is copied to old_rows + k*width*4, so moves can be checked against the
   // previous frame's real pixels. nullptr = none.

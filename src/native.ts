@@ -75,6 +75,8 @@ export interface CaptureProbe {
  */
 export interface CaptureHistory {
   segmentHashes: Uint8Array;
+  /** Rewrite every segment's hash, not only the dirty tiles' (the hashes went stale while captures kept none). */
+  hashAll?: boolean;
   oldRows?: Uint8Array;
   /** 1..256, required with oldRows */
   oldRowStep?: number;

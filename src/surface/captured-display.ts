@@ -40,21 +40,69 @@ export interface CapturedDisplayOptions {
   scrollDetection?: boolean;
 }
 
+/** Changes in a row covering at least BIG_CHANGE_SHARE of the tiles with no move found before detection pauses. */
+export const PAUSE_AFTER_BIG_CHANGES = 4;
+/** While paused, one capture in this many hashes every segment so that the next one can look for moves. */
+export const PAUSED_LOOK_EVERY = 8;
+const BIG_CHANGE_SHARE = 0.5;
+
+/**
+ * What a capture does for scroll detection: 'detect' hashes the dirty tiles' segments and looks
+ * for moves; 'rehash' hashes every segment (the hashes went stale) and looks for none; 'skip'
+ * keeps no hashes at all.
+ */
+export type ScrollStep = 'detect' | 'rehash' | 'skip';
+
+/**
+ * Full-screen motion that is not a scroll (video, animation) would pay for hashing every frame
+ * (about a tenth of the server's CPU on such content) and find nothing. After
+ * PAUSE_AFTER_BIG_CHANGES such frames detection pauses, looking again every PAUSED_LOOK_EVERY
+ * captures; the first move found (or a smaller change) ends the pause.
+ */
+export class ScrollPacing {
+  private bigWithoutMoves = 0;
+  private sinceDetect = 0;
+  private stale = false;
+  private last: ScrollStep = 'detect';
+
+  next(): ScrollStep {
+    if (this.bigWithoutMoves < PAUSE_AFTER_BIG_CHANGES) return this.stale ? 'rehash' : 'detect';
+    if (this.last === 'rehash') return 'detect';
+    // PAUSED_LOOK_EVERY − 2 skips, a rehash, a detect.
+    return this.sinceDetect >= PAUSED_LOOK_EVERY - 2 ? 'rehash' : 'skip';
+  }
+
+  /** After a capture that changed something: the step it took, the share of tiles it dirtied, the moves found. */
+  record(step: ScrollStep, dirtyShare: number, moves: number): void {
+    this.last = step;
+    if (step === 'detect') {
+      this.sinceDetect = 0;
+      this.bigWithoutMoves = dirtyShare >= BIG_CHANGE_SHARE && moves === 0 ? this.bigWithoutMoves + 1 : 0;
+      return;
+    }
+    this.sinceDetect++;
+    this.stale = step === 'skip';
+  }
+}
+
 /** Segment hashes of the surface (see CaptureHistory), before and after the last capture. */
 class ScrollHistory {
   readonly cur: Uint32Array;
   readonly prev: Uint32Array;
   readonly oldRows: Buffer;
   readonly detector = new ScrollDetector();
+  readonly pacing = new ScrollPacing();
   constructor(grid: TileGrid) {
     this.cur = new Uint32Array(grid.height * grid.tilesX * 2);
     this.prev = new Uint32Array(this.cur.length);
     this.oldRows = Buffer.alloc(Math.ceil(grid.height / OLD_ROW_STEP) * grid.width * 4);
   }
-  /** The native capture's argument; `full` captures hash everything and keep no old rows. */
-  forCapture(full: boolean): CaptureHistory {
+  /** The native capture's argument; full captures and rehashes hash everything, and keep no old rows. */
+  forCapture(full: boolean, step: ScrollStep): CaptureHistory | undefined {
+    if (step === 'skip' && !full) return undefined;
     const segmentHashes = Buffer.from(this.cur.buffer, this.cur.byteOffset, this.cur.byteLength);
-    return full ? { segmentHashes } : { segmentHashes, oldRows: this.oldRows, oldRowStep: OLD_ROW_STEP };
+    if (full) return { segmentHashes };
+    return step === 'rehash' ? { segmentHashes, hashAll: true } : { segmentHashes, oldRows: this.oldRows, oldRowStep: OLD_ROW_STEP };
   }
 }
 
@@ -227,9 +275,11 @@ export class CapturedDisplay extends EventEmitter implements Display {
       return false;
     }
     const history = this.scrollHistoryFor(plane, full);
+    const step = history?.pacing.next() ?? 'skip';
+    if (history && step === 'detect' && !full) history.prev.set(history.cur);
     // Up to 1080p the pass runs right here: it takes about as long (0.5 ms) as the thread pool's
     // round trip adds to every frame's latency (about 1 ms here, more in a loaded VM).
-    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full)] as const;
+    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full, step)] as const;
     const result = plane.stride * plane.height <= SYNC_CAPTURE_MAX_BYTES ? native.captureSync(...args) : await native.capture(...args);
     this.captures++;
     this.ticksSinceFullPass = 0;
@@ -247,23 +297,22 @@ export class CapturedDisplay extends EventEmitter implements Display {
       this.replaceSurface({ data: target, width: plane.width, height: plane.height });
       return true;
     }
-    if (result.dirtyCount > 0) {
-      this.wanted = false;
-      this.emit('damage', result.dirty, full || !history ? [] : this.findMoves(result.dirty, history), result.bounds);
-      return true;
-    }
-    return false;
+    const changed = result.dirtyCount > 0;
+    const moves = changed && !full && history && step === 'detect' ? this.findMoves(result.dirty, history) : [];
+    // A capture that changed nothing kept what the hashes say (a rehash renewed them anyway).
+    if (history && !full && (changed || step === 'rehash')) history.pacing.record(step, result.dirtyCount / (this.grid.tilesX * this.grid.tilesY), moves.length);
+    if (!changed) return false;
+    this.wanted = false;
+    this.emit('damage', result.dirty, moves, result.bounds);
+    return true;
   }
 
-  /**
-   * The scroll history to fill in this capture: a new one for a new size (a full capture hashes
-   * every segment), else the current one with the hashes of the frame about to be replaced kept.
-   */
+  /** The scroll history for this capture: a new one for a new size (a full capture hashes every segment). */
   private scrollHistoryFor(plane: PlaneGeometry, full: boolean): ScrollHistory | undefined {
     if (this.opts.scrollDetection === false) return undefined;
     const resized = plane.width !== this.surface.width || plane.height !== this.surface.height;
     if (!this.scroll || resized) this.scroll = new ScrollHistory(new TileGrid(plane.width, plane.height, this.tileSize));
-    else if (!full) this.scroll.prev.set(this.scroll.cur);
+    if (full) this.scroll.pacing.record('rehash', 1, 0);
     return this.scroll;
   }
 
