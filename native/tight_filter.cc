@@ -261,36 +261,6 @@ bool ParseJob(const Napi::Value& value, FilterJob* job, std::string* error, bool
   return true;
 }
 
-// Hands a vector to JS without a copy.
-Napi::Buffer<uint8_t> BufferFromVector(Napi::Env env, std::vector<uint8_t>&& v) {
-  if (v.empty()) return Napi::Buffer<uint8_t>::New(env, 0);
-  auto* held = new std::vector<uint8_t>(std::move(v));
-  return Napi::Buffer<uint8_t>::New(
-      env, held->data(), held->size(), [](Napi::Env, uint8_t*, std::vector<uint8_t>* p) { delete p; }, held);
-}
-
-// Level-1 raw deflate size of `n` bytes, with one stream per thread reused between calls.
-size_t SampleDeflatedSize(const uint8_t* in, size_t n) {
-  struct Sampler {
-    z_stream s{};
-    bool ready = deflateInit2(&s, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
-    ~Sampler() {
-      if (ready) deflateEnd(&s);
-    }
-  };
-  thread_local Sampler sampler;
-  thread_local std::vector<uint8_t> out;
-  z_stream& s = sampler.s;
-  if (!sampler.ready || deflateReset(&s) != Z_OK) return n;
-  out.resize(deflateBound(&s, static_cast<uLong>(n)) + 16);
-  s.next_in = const_cast<Bytef*>(in);
-  s.avail_in = static_cast<uInt>(n);
-  s.next_out = out.data();
-  s.avail_out = static_cast<uInt>(out.size());
-  if (deflate(&s, Z_FINISH) != Z_STREAM_END) return n;
-  return out.size() - s.avail_out;
-}
-
 // Deflated / raw size (level 1) of the job's filtered data in three ~2 KiB blocks of the rect
 // (top left, centre, bottom right).
 double SampleRatio(const FilterJob& job) {
@@ -309,7 +279,7 @@ double SampleRatio(const FilterJob& job) {
     block.h = bh;
     RunFilter(block, filtered.data());
     raw += filtered.size();
-    deflated += SampleDeflatedSize(filtered.data(), filtered.size());
+    deflated += Level1DeflatedSize(filtered.data(), filtered.size());
   }
   return static_cast<double>(deflated) / static_cast<double>(raw);
 }

@@ -59,6 +59,38 @@ bool DeflateInto(z_stream* s, const uint8_t* in, size_t len, std::vector<uint8_t
   return true;
 }
 
+// Inputs at least this big are sampled for compressibility before deflating.
+constexpr size_t kSampleMinBytes = 256 * 1024;
+constexpr size_t kSampleSlices = 8;
+constexpr size_t kSliceBytes = 4096;
+// A slice deflating to more than this share of its size would not pay for deflate.
+constexpr double kIncompressibleRatio = 0.9;
+// Stored when at least this many slices are incompressible: a little compressible content
+// in a noisy frame (a clock, a logo) costs nothing much stored, while a sum over all slices
+// would let it decide for the whole frame.
+constexpr size_t kIncompressibleSlices = 6;
+
+bool LooksIncompressible(const uint8_t* in, size_t len) {
+  size_t incompressible = 0;
+  for (size_t k = 0; k < kSampleSlices; k++) {
+    const size_t at = (len - kSliceBytes) / (kSampleSlices - 1) * k;
+    if (static_cast<double>(Level1DeflatedSize(in + at, kSliceBytes)) > kIncompressibleRatio * kSliceBytes) incompressible++;
+  }
+  return incompressible >= kIncompressibleSlices;
+}
+
+// Switches the stream's level between calls (all input consumed, nothing pending after the last
+// sync flush); any bytes zlib emits doing so are appended to out. Returns false on a zlib error.
+bool SwitchLevel(z_stream* s, int level, std::vector<uint8_t>& out, size_t& produced) {
+  if (out.size() - produced < 64) out.resize(produced + 64);
+  s->next_out = out.data() + produced;
+  s->avail_out = static_cast<uInt>(out.size() - produced);
+  const uInt room = s->avail_out;
+  const int rc = deflateParams(s, level, Z_DEFAULT_STRATEGY);
+  produced += room - s->avail_out;
+  return rc == Z_OK;
+}
+
 // One raw deflate stream per pool slot, reused across jobs (jobs never overlap, slots are
 // unique within a job, so no lock).
 struct BlockStream {
@@ -181,6 +213,7 @@ ZStream::ZStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ZStream>(inf
   info.This().As<Napi::Object>().TypeTag(&kZStreamTag);
   // Raw deflate (negative window bits): the header is ours to write, and the dictionary can
   // be replaced mid-stream after a parallel call.
+  active_level_ = level_;
   int rc = deflateInit2(&stream_, level_, Z_DEFLATED, -kWindowBits, 8, Z_DEFAULT_STRATEGY);
   if (rc != Z_OK) {
     ErrorWithCode(env, "EZLIB", std::string("ZStream: deflateInit failed: ") + (stream_.msg ? stream_.msg : "?"))
@@ -207,6 +240,28 @@ bool ZStream::ThrowIfUnusable(Napi::Env env, const char* method) {
     return true;
   }
   return false;
+}
+
+size_t Level1DeflatedSize(const uint8_t* in, size_t n) {
+  // One stream per thread, reused between calls.
+  struct Sampler {
+    z_stream s{};
+    bool ready = deflateInit2(&s, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    ~Sampler() {
+      if (ready) deflateEnd(&s);
+    }
+  };
+  thread_local Sampler sampler;
+  thread_local std::vector<uint8_t> out;
+  z_stream& s = sampler.s;
+  if (!sampler.ready || deflateReset(&s) != Z_OK) return n;
+  out.resize(deflateBound(&s, static_cast<uLong>(n)) + 16);
+  s.next_in = const_cast<Bytef*>(in);
+  s.avail_in = static_cast<uInt>(n);
+  s.next_out = out.data();
+  s.avail_out = static_cast<uInt>(out.size());
+  if (deflate(&s, Z_FINISH) != Z_STREAM_END) return n;
+  return out.size() - s.avail_out;
 }
 
 bool ZStream::DeflateToVector(const uint8_t* in, size_t len, std::vector<uint8_t>& out, std::string* error) {
@@ -243,17 +298,29 @@ bool ZStream::DeflateSegmentsInto(const uint8_t* in, const size_t* lens, size_t 
     ZlibHeader(level_, out.data());
     produced = 2;
   }
+  // Noise goes in stored blocks; the stream keeps its window, so what follows still finds
+  // matches in it (deflate_stored maintains it for a later level change).
+  const bool stored = EffectiveLevel(level_) != 0 && total >= kSampleMinBytes && LooksIncompressible(in, total);
   // Stored (level 0) is memcpy speed already; one worker thread would only add a hop.
-  const bool parallel = level_ != 0 && static_cast<double>(total) >= parallel_min_bytes_ &&
+  const bool parallel = !stored && level_ != 0 && static_cast<double>(total) >= parallel_min_bytes_ &&
                         WorkerPool::Shared().participants() > 1;
   bool ok = true;
   if (parallel) {
     ok = DeflateParallel(in, lens, count, out, produced, sizes);
   } else {
+    // The level changes at the start of a call, never at the end: zlib may emit a few bits
+    // doing so, and the first segment's sync flush then ends them on a byte boundary.
+    const int want = stored ? 0 : level_;
+    const size_t before_switch = produced;
+    if (total > 0 && active_level_ != want) {
+      ok = SwitchLevel(&stream_, want, out, produced);
+      if (ok) active_level_ = want;
+    }
+    const size_t switched = produced - before_switch;
     for (size_t i = 0, off = 0; ok && i < count; off += lens[i], i++) {
       const size_t before = produced;
       ok = DeflateInto(&stream_, in + off, lens[i], out, produced);
-      sizes[i] = produced - before;
+      sizes[i] = produced - before + (i == 0 ? switched : 0);
     }
   }
   if (!ok) {

@@ -9,6 +9,8 @@
 // final and a VNC stream never ends (no Adler-32 trailer is ever read). The main stream
 // is raw deflate with the zlib header written by hand, so that after a parallel call it
 // can be given the decoder's window as its dictionary and continue the same stream.
+// Inputs that samples say will not deflate (noise) go in stored blocks (level 0, memcpy
+// speed): a level-1 deflate spends ~200 ms on a 1080p noise frame to save nothing.
 #pragma once
 
 #include <napi.h>
@@ -21,6 +23,9 @@
 #include <vector>
 
 namespace vgpu {
+
+/** Level-1 raw deflate size of `n` bytes (a compressibility sample), on any thread. */
+size_t Level1DeflatedSize(const uint8_t* in, size_t n);
 
 class ZStream : public Napi::ObjectWrap<ZStream> {
  public:
@@ -79,6 +84,7 @@ class ZStream : public Napi::ObjectWrap<ZStream> {
 
   z_stream stream_{};
   int level_ = 6;
+  int active_level_ = 6;  // the stream's level now: 0 after a call that went stored (see DeflateSegmentsInto)
   bool initialized_ = false;
   bool header_pending_ = true;  // the 2-byte zlib header goes before the first output
   double parallel_min_bytes_ = kDefaultParallelMinBytes;

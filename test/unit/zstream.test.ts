@@ -118,13 +118,14 @@ function texture(n: number, seed: number): Buffer {
 }
 
 /** Smooth gradient rows like a plasma frame's RGB (3 bytes a pixel). */
+/** Smooth colours in 16 steps per channel: compressible (unquantised sines barely deflate and would go stored). */
 function plasmaLike(w: number, h: number): Buffer {
   const b = Buffer.alloc(w * h * 3);
   for (let y = 0, o = 0; y < h; y++) {
     for (let x = 0; x < w; x++, o += 3) {
-      b[o] = 128 + 127 * Math.sin(x / 37 + y / 53);
-      b[o + 1] = 128 + 127 * Math.sin(x / 23 - y / 41);
-      b[o + 2] = 128 + 127 * Math.sin((x + y) / 61);
+      b[o] = (128 + 127 * Math.sin(x / 37 + y / 53)) & 0xf0;
+      b[o + 1] = (128 + 127 * Math.sin(x / 23 - y / 41)) & 0xf0;
+      b[o + 2] = (128 + 127 * Math.sin((x + y) / 61)) & 0xf0;
     }
   }
   return b;
@@ -236,6 +237,24 @@ describe('ZStream parallel deflate of large inputs', () => {
     const out = new ZStream(6).deflate(input);
     expect(out.length).toBeLessThan(input.length * 1.01);
     expect(inflateSync(out, { finishFlush: constants.Z_SYNC_FLUSH }).equals(input)).toBe(true);
+  });
+
+  it('noise goes in stored blocks (its bytes verbatim), and the stream compresses again after it', async () => {
+    // The second starts with a little text, as a noisy frame with a clock in its corner.
+    const inputs = [texture(50_000, 41), Buffer.concat([texture(6000, 45), noise(1_500_000, 42)]), texture(300_000, 43), Buffer.from('tail'), noise(400_000, 44)];
+    const z = new ZStream(6);
+    const outputs = inputs.map((input) => z.deflate(input));
+    // Stored: the noise appears as it is (a Huffman-coded literal stream would not contain it).
+    expect(outputs[1].includes(inputs[1].subarray(700_000, 700_400))).toBe(true);
+    expect(outputs[4].includes(inputs[4].subarray(100_000, 100_400))).toBe(true);
+    expect(outputs[1].length).toBeLessThan(inputs[1].length * 1.001);
+    // The level comes back: texture deflates well again.
+    expect(outputs[2].length).toBeLessThan(inputs[2].length / 2);
+    expect(outputs[2].includes(inputs[2].subarray(1000, 1400))).toBe(false);
+    for (const out of outputs) expect([...out.subarray(out.length - 4)]).toEqual(SYNC_MARKER);
+    const inflated = inflateSync(Buffer.concat(outputs), { finishFlush: constants.Z_SYNC_FLUSH });
+    expect(inflated.equals(Buffer.concat(inputs))).toBe(true);
+    await expectIncrementalDecode(outputs, inputs);
   });
 
   it('streams used in turn (as several clients would) each decode on their own', () => {
