@@ -97,6 +97,13 @@ export class ClientSession extends EventEmitter {
   /** Set when ServerInit is written: from then on the client has a framebuffer. */
   private grid: TileGrid | undefined;
   private pending: Uint8Array = new Uint8Array(0);
+  /**
+   * Counts markings of `pending`; `marksAtSend` is the count when pixels were last taken for an
+   * update. Continuous updates send pixels only after a new marking: a tile partly outside the
+   * continuous area stays pending once its inside part is sent, and would go again and again.
+   */
+  private marks = 0;
+  private marksAtSend = -1;
   /** Where in each pending tile the changed pixels are (exact damage; see TileBounds). */
   private bounds: TileBounds | undefined;
   /**
@@ -527,6 +534,7 @@ export class ClientSession extends EventEmitter {
     const area = this.crop(rect);
     if (!incremental) {
       if (area) this.grid!.markRect(this.pending, area, this.bounds);
+      this.marks++;
       // rfbproto: a client with ExtendedDesktopSize gets the layout on every full request
       // (one pending layout answers any number of them).
       if (this.caps.extendedDesktopSize && !this.extAnswers.some((a) => a.reason === DesktopSizeReason.Server))
@@ -550,6 +558,7 @@ export class ClientSession extends EventEmitter {
   private adoptSurface(fill: 0 | 1): void {
     this.grid = this.display.grid;
     this.pending = this.grid.newBitmap(fill);
+    this.marks++;
     this.bounds = new TileBounds(this.grid);
     this.lossy = this.grid.newBitmap(0);
     this.lossyAt = new Float64Array(this.grid.count);
@@ -560,6 +569,7 @@ export class ClientSession extends EventEmitter {
   private damage(bitmap: Uint8Array, moves: Move[], captureBounds?: Uint8Array): void {
     if (!this.grid) return;
     const p = this.pending;
+    this.marks++;
     // Judged before this damage joins `pending`: the client's picture is the previous frame's.
     const copied = bitmap.length === p.length ? this.acceptMoves(moves) : undefined;
     // Damage of another grid: every tile, whole.
@@ -619,6 +629,7 @@ export class ClientSession extends EventEmitter {
   private dropMoves(): void {
     if (!this.grid) return;
     for (const m of this.moves) this.grid.markRect(this.pending, m, this.bounds);
+    this.marks++;
     this.moves = [];
   }
 
@@ -648,6 +659,7 @@ export class ClientSession extends EventEmitter {
   private markCursorArea(r: Rect | undefined): void {
     const area = r && this.crop(r);
     if (area) this.grid!.markRect(this.pending, area, this.bounds);
+    this.marks++;
   }
 
   private resize(): void {
@@ -700,7 +712,8 @@ export class ClientSession extends EventEmitter {
     for (let i = 0; i < this.pending.length; i++) if (this.pending[i] && this.lossy[i]) this.bounds!.makeWhole(this.pending, i);
     const area = union(this.requestOutstanding ? this.requestArea : undefined, this.continuousOn ? this.continuousArea : undefined);
     const cost = this.encoder.encoding === Encoding.Raw ? RECT_COST_RAW : RECT_COST_PIXELS;
-    const rects = area && !this.resizeDue ? this.grid.toRects(this.pending, area, this.bounds, cost) : [];
+    const pixelsDue = this.requestOutstanding || this.marks !== this.marksAtSend;
+    const rects = area && !this.resizeDue && pixelsDue ? this.grid.toRects(this.pending, area, this.bounds, cost) : [];
     // Queued CopyRects ride on a requested update, like pixels.
     const moves = wantsPixels ? this.moves : [];
     if (rects.length === 0 && moves.length === 0 && !this.hasNoDataRects(wantsPixels)) {
@@ -731,13 +744,14 @@ export class ClientSession extends EventEmitter {
     const encoder = this.encoder;
     const tunable = isTunable(encoder);
     // Refresh tiles go in rects of their own, encoded losslessly.
-    const refreshing = tunable && area !== undefined && this.refresh.includes(1);
+    const refreshing = pixelsDue && tunable && area !== undefined && this.refresh.includes(1);
     const refreshRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, false), area, this.bounds, cost) : [];
     const normalRects = refreshing ? this.grid.toRects(andBitmaps(this.pending, this.refresh, true), area, this.bounds, cost) : rects;
     const sentBefore = tunable || this.lossy.includes(1) ? this.pending.slice() : undefined;
     if (area) {
       clearCovered(this.grid, this.pending, area);
       this.bounds!.forgetUnmarked(this.pending);
+      this.marksAtSend = this.marks;
     }
     const jobs = [
       ...this.splitByCursor(normalRects).map((j) => ({ ...j, lossless: false })),
@@ -915,6 +929,7 @@ export class ClientSession extends EventEmitter {
       const age = now - this.lossyAt[i]!;
       if (age >= delay - 1) {
         this.pending[i] = 1;
+        this.marks++;
         this.refresh[i] = 1;
         due = true;
       } else {

@@ -606,6 +606,35 @@ describe('ClientSession Fence and ContinuousUpdates', () => {
   });
 });
 
+describe('ClientSession continuous updates over an area that cuts tiles', () => {
+  it('sends the inside part of a tile once, not again until new damage (no update loop)', async () => {
+    const d = new FakeDisplay(64, 64, 16);
+    const h = await serve(d);
+    const c = await client(h);
+    await c.handshake();
+    c.setEncodings([RAW, FENCE, CONTINUOUS]);
+    expect((await c.readMessage()).type).toBe('fence');
+    expect(await c.readMessage()).toEqual({ type: 'endOfContinuousUpdates' });
+    const waiting = nextWant(d);
+    // 5..45 × 5..45: every tile along its edges is only partly inside.
+    c.send([150, 1, ...u16(5), ...u16(5), ...u16(40), ...u16(40)]);
+    await waiting;
+    d.paint({ x: 40, y: 40, w: 10, h: 10 }, 90, 80, 70); // straddles the area's corner
+    const rects = await c.readUpdate();
+    expect(rects.map((r) => [r.x, r.y, r.w, r.h])).toEqual([[32, 32, 13, 13]]); // tile (2, 2) within the area
+    expect(rects[0]!.data!.equals(surfaceRect(d, rects[0]!))).toBe(true);
+    // Nothing changed since: the next message must be the answer to this fence, not an update.
+    c.send([248, 0, 0, 0, ...u32(0x80000000), 1, 42]);
+    expect(await c.readMessage()).toEqual({ type: 'fence', flags: 0, payload: Buffer.from([42]) });
+    // New damage in the same tile: its inside part goes again.
+    d.paint({ x: 41, y: 41, w: 2, h: 2 }, 1, 2, 3);
+    const again = await c.readUpdate();
+    expect(again.length).toBeGreaterThan(0);
+    for (const r of again) expect(r.data!.equals(surfaceRect(d, r))).toBe(true);
+    expect(h.closeReasons).toEqual([]);
+  });
+});
+
 describe('ClientSession with the rfb2 client', () => {
   type Rfb2Client = import('node:events').EventEmitter & { end(): void; width: number; height: number };
   const rfb2 = require('rfb2') as { createConnection(o: object): Rfb2Client };
