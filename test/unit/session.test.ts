@@ -564,6 +564,17 @@ describe('ClientSession input', () => {
   });
 });
 
+/** A client that took Raw, Fence and ContinuousUpdates, past the server's fence and its confirmation of ContinuousUpdates. */
+async function continuousUpdatesClient(d: FakeDisplay): Promise<{ h: Harness; c: TestClient }> {
+  const h = await serve(d);
+  const c = await client(h);
+  await c.handshake();
+  c.setEncodings([RAW, FENCE, CONTINUOUS]);
+  expect((await c.readMessage()).type).toBe('fence');
+  expect(await c.readMessage()).toEqual({ type: 'endOfContinuousUpdates' }); // confirms support
+  return { h, c };
+}
+
 describe('ClientSession Fence and ContinuousUpdates', () => {
   it('echoes a fence with the request bit cleared; SyncNext waits for the next message', async () => {
     const d = new FakeDisplay(32, 32);
@@ -584,12 +595,7 @@ describe('ClientSession Fence and ContinuousUpdates', () => {
 
   it('continuous updates push damage without requests; disabling sends EndOfContinuousUpdates', async () => {
     const d = new FakeDisplay(64, 64, 16);
-    const h = await serve(d);
-    const c = await client(h);
-    await c.handshake();
-    c.setEncodings([RAW, FENCE, CONTINUOUS]);
-    expect((await c.readMessage()).type).toBe('fence');
-    expect(await c.readMessage()).toEqual({ type: 'endOfContinuousUpdates' }); // confirms support
+    const { h, c } = await continuousUpdatesClient(d);
     c.send([248, 0, 0, 0, ...u32(0), 0]); // the client's answer to our fence: ignored
     const waiting = nextWant(d);
     c.send([150, 1, ...u16(0), ...u16(0), ...u16(64), ...u16(64)]);
@@ -609,12 +615,7 @@ describe('ClientSession Fence and ContinuousUpdates', () => {
 describe('ClientSession continuous updates over an area that cuts tiles', () => {
   it('sends the inside part of a tile once, not again until new damage (no update loop)', async () => {
     const d = new FakeDisplay(64, 64, 16);
-    const h = await serve(d);
-    const c = await client(h);
-    await c.handshake();
-    c.setEncodings([RAW, FENCE, CONTINUOUS]);
-    expect((await c.readMessage()).type).toBe('fence');
-    expect(await c.readMessage()).toEqual({ type: 'endOfContinuousUpdates' });
+    const { h, c } = await continuousUpdatesClient(d);
     const waiting = nextWant(d);
     // 5..45 × 5..45: every tile along its edges is only partly inside.
     c.send([150, 1, ...u16(5), ...u16(5), ...u16(40), ...u16(40)]);
