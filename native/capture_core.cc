@@ -375,6 +375,22 @@ VGPU_AVX2 inline void FlushSegment(TileBox* box, uint32_t x, uint32_t first, uin
 // are a multiple of 16 pixels wide, the row's 16-pixel groups run as one loop
 // (no per-tile work unless something changed); the rest of the row, and rows
 // of other tile sizes, go segment by segment.
+// Converts the 16 source pixels at pixel x, compares them with the surface's and stores them
+// where they differ. False (and *d0/*d1 all zero bits) when the surface had them already.
+template <typename Conv>
+VGPU_AVX2 inline bool UpdateSixteen(const uint8_t* src, uint8_t* dst, uint32_t x, __m256i* d0, __m256i* d1) {
+  __m256i v0, v1;
+  Conv::Sixteen(src + static_cast<uint64_t>(x) * Conv::kBpp, &v0, &v1);
+  __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(x) * 4);
+  *d0 = _mm256_xor_si256(v0, _mm256_loadu_si256(at));
+  *d1 = _mm256_xor_si256(v1, _mm256_loadu_si256(at + 1));
+  const __m256i diff = _mm256_or_si256(*d0, *d1);
+  if (_mm256_testz_si256(diff, diff)) return false;
+  _mm256_storeu_si256(at, v0);
+  _mm256_storeu_si256(at + 1, v1);
+  return true;
+}
+
 template <typename Conv>
 VGPU_AVX2 void UpdateRowAvx2(const uint8_t* src, uint8_t* dst, uint32_t width, uint32_t tile, TileBox* boxes, uint32_t row) {
   const uint64_t row_bytes = static_cast<uint64_t>(width) * Conv::kBpp;
@@ -384,15 +400,8 @@ VGPU_AVX2 void UpdateRowAvx2(const uint8_t* src, uint8_t* dst, uint32_t width, u
     uint32_t seg = 0, seg_end = tile, first = kNone, last_at = 0;
     alignas(32) uint32_t last[16] = {};  // the last changed group's differences
     for (; i + 16 <= width && static_cast<uint64_t>(i + 8) * Conv::kBpp + Conv::kOctRead <= row_bytes; i += 16) {
-      __m256i v0, v1;
-      Conv::Sixteen(src + static_cast<uint64_t>(i) * Conv::kBpp, &v0, &v1);
-      __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(i) * 4);
-      const __m256i d0 = _mm256_xor_si256(v0, _mm256_loadu_si256(at));
-      const __m256i d1 = _mm256_xor_si256(v1, _mm256_loadu_si256(at + 1));
-      const __m256i diff = _mm256_or_si256(d0, d1);
-      if (!_mm256_testz_si256(diff, diff)) {
-        _mm256_storeu_si256(at, v0);
-        _mm256_storeu_si256(at + 1, v1);
+      __m256i d0, d1;
+      if (UpdateSixteen<Conv>(src, dst, i, &d0, &d1)) {
         if (i >= seg_end) {
           if (first != kNone) FlushSegment(&boxes[seg], seg * tile, first, last_at, last, row);
           seg = i / tile;
@@ -413,15 +422,8 @@ VGPU_AVX2 void UpdateRowAvx2(const uint8_t* src, uint8_t* dst, uint32_t width, u
     uint32_t first = 0, stop = 0;  // changed pixels [first, stop), stop 0 = none
     uint32_t j = x > i ? x : i;
     for (; j + 16 <= end && static_cast<uint64_t>(j + 8) * Conv::kBpp + Conv::kOctRead <= row_bytes; j += 16) {
-      __m256i v0, v1;
-      Conv::Sixteen(src + static_cast<uint64_t>(j) * Conv::kBpp, &v0, &v1);
-      __m256i* at = reinterpret_cast<__m256i*>(dst + static_cast<uint64_t>(j) * 4);
-      const __m256i d0 = _mm256_xor_si256(v0, _mm256_loadu_si256(at));
-      const __m256i d1 = _mm256_xor_si256(v1, _mm256_loadu_si256(at + 1));
-      const __m256i diff = _mm256_or_si256(d0, d1);
-      if (!_mm256_testz_si256(diff, diff)) {
-        _mm256_storeu_si256(at, v0);
-        _mm256_storeu_si256(at + 1, v1);
+      __m256i d0, d1;
+      if (UpdateSixteen<Conv>(src, dst, j, &d0, &d1)) {
         const uint32_t lanes = ChangedLanes16(d0, d1);
         if (stop == 0) first = j + static_cast<uint32_t>(__builtin_ctz(lanes));
         stop = j + EndOfMask(lanes);
