@@ -4,6 +4,7 @@
 // number is stamped over the top-left corner by the player at presentation time.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { drawText, type PixelCanvas } from '../../src/source/font.js';
+import { xorshift } from '../../test/helpers/random.js'; // a fixed sequence for a fixed seed: every run shows the same pixels
 
 export const WIDTH = 1920;
 export const HEIGHT = 1080;
@@ -51,18 +52,6 @@ export function readStamp(pixels: Uint32Array, width: number): number {
 
 // ---- generators ----
 
-/** xorshift32: a fixed sequence for a fixed seed, so every run shows the same pixels. */
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
 
 const rgb = (r: number, g: number, b: number): number => ((r & 255) << 16) | ((g & 255) << 8) | (b & 255);
 
