@@ -85,9 +85,7 @@ export class FlipCadence {
         if (this.late === 0) this.step = Math.min(MAX_STEP_MS, this.step * 1.1);
       }
       this.refinePeriod(this.target);
-      this.late = 0;
-      this.skippedFrom = undefined;
-      this.skipped = 0;
+      this.clearMisses();
       this.target -= this.step;
       this.advance();
       return;
@@ -149,9 +147,7 @@ export class FlipCadence {
     // The last flip came after the poll before `last`: start half that gap earlier.
     this.step = Math.max(MIN_STEP_MS, Math.min(this.period / 4, (last - previous) / 2));
     this.target = last - this.step;
-    this.late = 0;
-    this.skipped = 0;
-    this.skippedFrom = undefined;
+    this.clearMisses();
     this.periodIndex = 0;
     this.fits.length = 0;
     this.fits.push({ k: 0, at: last });
@@ -159,8 +155,8 @@ export class FlipCadence {
   }
 
   /**
-   * Follows a guest whose period differs from the one locked to: the slope of the recent
-   * changes' times against their period index (a poll finds each flip within the bracket).
+   * Follows a guest whose period differs from the one locked to: the slope of the recent hits'
+   * targets against their period index (each target lies just after its flip).
    */
   private refinePeriod(at: number): void {
     const fits = this.fits;
@@ -193,8 +189,13 @@ export class FlipCadence {
   private unlock(): void {
     this.period = undefined;
     this.changes.length = 0;
-    this.skippedFrom = undefined;
+    this.clearMisses();
+  }
+
+  /** Forgets re-polls and skipped periods (a flip was found, or the lock starts or ends). */
+  private clearMisses(): void {
     this.late = 0;
+    this.skippedFrom = undefined;
     this.skipped = 0;
   }
 }
