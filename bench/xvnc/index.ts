@@ -53,6 +53,8 @@ interface Options {
   targets: Target[];
   profileDir?: string;
   niceness?: number;
+  /** A second client that watches each cell with this encoding (its numbers are printed, not tabulated). */
+  alongside?: EncodingSpec;
 }
 
 function list(env: string | undefined, all: readonly string[], what: string): string[] {
@@ -69,6 +71,8 @@ function options(): Options {
   if (!(seconds > 0) || !(warmupMs >= 0)) throw new Error('BENCH_XVNC_SECONDS must be > 0 and BENCH_XVNC_WARMUP_MS >= 0');
   const rates = list(e.BENCH_XVNC_RATES, ['30', '60'], 'BENCH_XVNC_RATES').map(Number);
   const keys = list(e.BENCH_XVNC_ENCODINGS, ENCODINGS.map((x) => x.key), 'BENCH_XVNC_ENCODINGS');
+  const alongside = e.BENCH_XVNC_ALONGSIDE ? list(e.BENCH_XVNC_ALONGSIDE, ENCODINGS.map((x) => x.key), 'BENCH_XVNC_ALONGSIDE') : [];
+  if (alongside.length > 1) throw new Error('BENCH_XVNC_ALONGSIDE: one encoding');
   return {
     seconds,
     warmupMs,
@@ -78,6 +82,7 @@ function options(): Options {
     targets: list(e.BENCH_XVNC_SERVERS, ['us', 'xvnc'], 'BENCH_XVNC_SERVERS') as Target[],
     profileDir: e.BENCH_XVNC_PROFILE ? resolve(e.BENCH_XVNC_PROFILE) : undefined,
     niceness: niceness(e.BENCH_XVNC_NICE),
+    alongside: ENCODINGS.find((x) => x.key === alongside[0]),
   };
 }
 
@@ -212,7 +217,9 @@ export async function run(): Promise<void> {
                 : startPlayer(tools.player, [server.display!, framesPath, String(count), tsPath, String(rate), '3600'], opts.niceness);
               players.push(player);
               await sleep(500);
+              const other = opts.alongside && measure(tools, server, opts.alongside, tsPath, opts);
               m = await measure(tools, server, enc, tsPath, opts);
+              if (other) console.log(`  (alongside: ${opts.alongside!.title} ${describe(await other)})`);
               players.splice(players.indexOf(player), 1);
               const said = await player.stop();
               if (/error/i.test(said)) console.log(`  player: ${said.split('\n').pop()}`);

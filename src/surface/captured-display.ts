@@ -11,6 +11,7 @@ import { PollInterval } from './poller.js';
 import { FlipCadence } from './cadence.js';
 import { renderNoSignal } from './no-signal.js';
 import { ScrollDetector, verifyMoves, type Move } from './scroll.js';
+import { SurfaceBuffers } from './surface-buffers.js';
 
 /** While idle, each tick looks at every PROBE_ROW_STEP-th row only (rotating), so any row is seen within this many ticks. */
 export const PROBE_ROW_STEP = 16;
@@ -107,7 +108,6 @@ class ScrollHistory {
 }
 
 export class CapturedDisplay extends EventEmitter implements Display {
-  surface: SurfaceView;
   grid: TileGrid;
   readonly name: string;
   private readonly tileSize: number;
@@ -117,11 +117,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private wanted = false;
   private timer: NodeJS.Timeout | undefined;
   private capturing = false;
-  /** Encoders reading the surface off the JS thread (see hold); captures wait for them. */
-  private holders = 0;
-  private released: (() => void) | undefined;
-  /** A capture may be writing the surface: no new holds until 'surface-free'. */
-  private writing = false;
+  /** The surface's front (what encoders hold and read) and spare (see SurfaceBuffers). */
+  private buffers: SurfaceBuffers;
   private lastTickAt = -Infinity;
   private closed = false;
   private lastProblem: string | undefined;
@@ -149,8 +146,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.interval = new PollInterval({ maxFps: opts.maxFps, idleIntervalMs: opts.idleIntervalMs ?? 250 });
     this.cadence = new FlipCadence({ minPeriodMs: this.interval.min });
     const w = opts.defaultWidth ?? 1024, h = opts.defaultHeight ?? 768;
-    this.surface = { data: Buffer.alloc(w * h * 4), width: w, height: h };
     this.grid = new TileGrid(w, h, this.tileSize);
+    this.buffers = new SurfaceBuffers({ data: Buffer.alloc(w * h * 4), width: w, height: h }, this.grid);
     this.rowSigs = Buffer.alloc(h * 8);
     if (opts.scrollDetection !== false) this.scroll = new ScrollHistory(this.grid);
     if (opts.resize) this.requestResize = opts.resize;
@@ -170,9 +167,15 @@ export class CapturedDisplay extends EventEmitter implements Display {
     }
   }
 
+  get surface(): SurfaceView {
+    return this.buffers.front;
+  }
+
   wantFrame(): void {
     if (this.closed) return;
     this.wanted = true;
+    // A capture waiting for an encoder to let go of the surface may now take the spare.
+    if (this.capturing) this.buffers.wake();
     if (this.timer || this.capturing) return;
     // Keep the pace even when requests arrive faster than --max-fps allows; a guest with a
     // steady cadence is polled when its next flip is due.
@@ -180,30 +183,21 @@ export class CapturedDisplay extends EventEmitter implements Display {
   }
 
   hold(): (() => void) | undefined {
-    if (this.writing) return undefined;
-    this.holders++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      if (--this.holders === 0) this.released?.();
-    };
+    return this.buffers.hold();
   }
 
   /**
-   * Waits until no encoder holds the surface, then takes it for writing (until the tick ends):
-   * a hold taken between the wake-up and the write would read pixels half old, half new.
+   * A buffer to write the next frame into (until the tick ends). The front once no encoder holds
+   * it (a hold taken between the wake-up and the write would read pixels half old, half new); or,
+   * while a client waits for a frame, the spare: one client's slow encode does not hold back
+   * another's frames. A capture ahead of any request waits for the front.
    */
-  private async takeSurface(): Promise<void> {
-    while (this.holders > 0) {
-      await new Promise<void>((resolve) => {
-        this.released = () => {
-          this.released = undefined;
-          resolve();
-        };
-      });
+  private async takeSurface(): Promise<Buffer> {
+    for (;;) {
+      const target = this.buffers.take(this.wanted);
+      if (target) return target;
+      await this.buffers.changed();
     }
-    this.writing = true;
   }
 
   async close(): Promise<void> {
@@ -243,31 +237,31 @@ export class CapturedDisplay extends EventEmitter implements Display {
     if (this.capturing) return false;
     this.capturing = true;
     this.lastTickAt = performance.now();
+    let target: Buffer | undefined;
     try {
       const frame = await this.source.nextFrame();
-      // Everything below may write the surface.
-      await this.takeSurface();
+      // Everything below may write the target.
+      target = await this.takeSurface();
       if (this.closed) return false;
-      const changed = frame.kind === 'no-signal' ? this.showNoSignal(frame.reason) : await this.capturePlane(frame.mapping, frame.plane);
+      const changed = frame.kind === 'no-signal' ? this.showNoSignal(frame.reason, target) : await this.capturePlane(frame.mapping, frame.plane, target);
       return this.pollCursor() || changed;
     } catch (err) {
-      if (!this.writing) await this.takeSurface();
-      return this.showNoSignal(`capture failed: ${(err as Error).message}`);
+      target ??= await this.takeSurface();
+      return this.showNoSignal(`capture failed: ${(err as Error).message}`, target);
     } finally {
       this.capturing = false;
-      if (this.writing) {
-        this.writing = false;
-        this.emit('surface-free');
-      }
+      if (this.buffers.finishWrite()) this.emit('surface-free');
     }
   }
 
-  private async capturePlane(mapping: Parameters<typeof native.capture>[0], plane: PlaneGeometry): Promise<boolean> {
+  /** Captures the plane into `taken` (from takeSurface; a new buffer on a mode change). */
+  private async capturePlane(mapping: Parameters<typeof native.capture>[0], plane: PlaneGeometry, taken: Buffer): Promise<boolean> {
     const resized = plane.width !== this.surface.width || plane.height !== this.surface.height;
     const fromNoSignal = this.lastProblem !== undefined;
-    const target = resized ? Buffer.alloc(plane.width * plane.height * 4) : this.surface.data;
+    const target = resized ? Buffer.alloc(plane.width * plane.height * 4) : taken;
     const full = resized || fromNoSignal;
-    if (!full && (await this.probeSaysUnchanged(mapping, plane))) {
+    if (!full && (await this.probeSaysUnchanged(mapping, plane, target))) {
+      this.buffers.untouched(target);
       this.captures++;
       this.probeOnlyCaptures++;
       this.ticksSinceFullPass++;
@@ -297,6 +291,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
       this.replaceSurface({ data: target, width: plane.width, height: plane.height });
       return true;
     }
+    // The target is the surface now (moves are checked against it).
+    this.buffers.present(target, result.dirty);
     const changed = result.dirtyCount > 0;
     const moves = changed && !full && history && step === 'detect' ? this.findMoves(result.dirty, history) : [];
     // A capture that changed nothing kept what the hashes say (a rehash renewed them anyway).
@@ -331,17 +327,16 @@ export class CapturedDisplay extends EventEmitter implements Display {
    * periodic full pass, or the probe saw a change). Small probes run right here: a round trip
    * through the thread pool costs more than hashing a few hundred KiB.
    */
-  private async probeSaysUnchanged(mapping: NativeMapping, plane: PlaneGeometry): Promise<true | undefined> {
+  private async probeSaysUnchanged(mapping: NativeMapping, plane: PlaneGeometry, target: Buffer): Promise<true | undefined> {
     if (this.lastPlane === undefined || !samePlane(plane, this.lastPlane)) return undefined;
     if (this.idleTicks < PROBE_AFTER_IDLE_TICKS || this.ticksSinceFullPass >= FULL_PASS_EVERY_TICKS - 1) return undefined;
     const probe = { rowSigs: this.rowSigs, rowStep: PROBE_ROW_STEP, phase: this.probePhase, fullPassOnChange: false };
     this.probePhase = (this.probePhase + 1) % PROBE_ROW_STEP;
     const probedBytes = Math.ceil(plane.height / PROBE_ROW_STEP) * plane.stride;
-    const { surface } = this;
     const result =
       probedBytes <= SYNC_PROBE_MAX_BYTES
-        ? native.captureSync(mapping, plane, surface.data, this.tileSize, false, probe)
-        : await native.capture(mapping, plane, surface.data, this.tileSize, false, probe);
+        ? native.captureSync(mapping, plane, target, this.tileSize, false, probe)
+        : await native.capture(mapping, plane, target, this.tileSize, false, probe);
     return result.probeChanged ? undefined : true;
   }
 
@@ -356,14 +351,16 @@ export class CapturedDisplay extends EventEmitter implements Display {
     return true;
   }
 
-  private showNoSignal(reason: string): boolean {
+  /** Draws the "no signal" screen into `target` (from takeSurface) and shows it. */
+  private showNoSignal(reason: string, target: Buffer): boolean {
     if (reason === this.lastProblem) return false;
     this.opts.log(`display: no signal: ${reason}`);
     this.lastProblem = reason;
     const { width, height } = this.surface;
     const data = Buffer.alloc(width * height * 4);
     renderNoSignal(data, width, height, reason);
-    data.copy(this.surface.data);
+    data.copy(target);
+    this.buffers.present(target, undefined);
     this.rowSigs.fill(0);
     this.wanted = false;
     this.emit('damage', this.grid.newBitmap(1), [], undefined); // no bounds: whole tiles
@@ -371,8 +368,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
   }
 
   private replaceSurface(surface: SurfaceView): void {
-    this.surface = surface;
     this.grid = new TileGrid(surface.width, surface.height, this.tileSize);
+    this.buffers.replace(surface, this.grid);
     this.rowSigs = Buffer.alloc(surface.height * 8);
     this.wanted = false;
     this.emit('resize', surface);

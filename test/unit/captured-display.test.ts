@@ -98,25 +98,55 @@ describe('CapturedDisplay', () => {
     expect(source.calls).toBe(atClose);
   });
 
-  it('does not write the surface while an encoder holds it, and captures once it is released', async () => {
-    const f = fileWith(Buffer.alloc(64 * 32 * 4, 0x10));
-    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(64, 32) })), {
-      name: 't', maxFps: 200, log: () => {},
+  it('never writes a held buffer: a waiting client gets the frame in the spare, a capture ahead waits', async () => {
+    const w = 64, h = 32;
+    const f = fileWith(Buffer.alloc(w * h * 4, 0x10));
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(w, h) })), {
+      name: 't', maxFps: 200, log: () => {}, tileSize: 16, // 4×2 tiles
     });
     await display.start();
-    const release = display.hold();
-    f.mapping.writeU32((5 * 64 + 40) * 4, 0x00123456);
+    const at = (x: number, y: number) => (y * w + x) * 4;
+    const first = display.surface.data;
+    const releaseFirst = display.hold()!; // a slow encoder reads the first frame
+    // A client is waiting: the frame goes into the spare, which becomes the surface.
+    f.mapping.writeU32(at(40, 5), 0x00123456);
+    let damage = nextEvent<Uint8Array>(display, 'damage');
+    display.wantFrame();
+    expect([...(await damage)]).toEqual([0, 0, 1, 0, 0, 0, 0, 0]);
+    expect(display.surface.data).not.toBe(first);
+    expect(display.surface.data.readUInt32LE(at(40, 5))).toBe(0x00123456);
+    expect(first.readUInt32LE(at(40, 5))).toBe(0x00101010);
+    // Both buffers held, nobody asked: the capture ahead waits.
+    const releaseSecond = display.hold()!;
+    f.mapping.writeU32(at(3, 20), 0x00654321);
     let damaged = false;
     display.once('damage', () => (damaged = true));
-    display.wantFrame();
     await sleep(80);
     expect(damaged).toBe(false);
-    expect(display.surface.data.readUInt32LE((5 * 64 + 40) * 4)).toBe(0x10101010 & 0x00ffffff);
-    const damage = nextEvent<Uint8Array>(display, 'damage');
-    release();
-    release(); // a second call is harmless
-    await damage;
-    expect(display.surface.data.readUInt32LE((5 * 64 + 40) * 4)).toBe(0x00123456);
+    // Released: the front is written in place (holds are refused until that write is over).
+    damage = nextEvent<Uint8Array>(display, 'damage');
+    const free = nextEvent<void>(display, 'surface-free');
+    const second = display.surface.data;
+    releaseSecond();
+    releaseSecond(); // a second call is harmless
+    expect([...(await damage)]).toEqual([0, 0, 0, 0, 1, 0, 0, 0]);
+    expect(display.surface.data).toBe(second);
+    await free;
+    expect(first.readUInt32LE(at(3, 20))).toBe(0x00101010);
+    expect(first.readUInt32LE(at(40, 5))).toBe(0x00101010);
+    releaseFirst();
+    // The front held again: the spare (two frames behind) catches up before the capture writes it.
+    const releaseThird = display.hold()!;
+    f.mapping.writeU32(at(63, 31), 0x00abcdef);
+    damage = nextEvent<Uint8Array>(display, 'damage');
+    display.wantFrame();
+    expect([...(await damage)]).toEqual([0, 0, 0, 0, 0, 0, 0, 1]);
+    expect(display.surface.data).toBe(first);
+    const expected = f.mapping.read(0, w * h * 4);
+    for (let i = 0; i < w * h; i++) expected.writeUInt32LE(expected.readUInt32LE(i * 4) & 0x00ffffff, i * 4);
+    expect(display.surface.data.equals(expected)).toBe(true);
+    expect(second.readUInt32LE(at(63, 31))).toBe(0x00101010);
+    releaseThird();
     await display.close();
   });
 
