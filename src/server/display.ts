@@ -19,9 +19,10 @@ export interface Display extends EventEmitter {
   wantFrame(): void;
   /**
    * Keep the surface's pixels as they are until the returned release is called (an encoder is
-   * reading them, maybe off the JS thread); captures wait meanwhile. Undefined while a capture
-   * is writing the surface: try again on 'surface-free'. Absent: the surface only changes
-   * between JS turns.
+   * reading them, maybe off the JS thread): read `surface` right after holding, as a capture may
+   * meanwhile put a newer frame in another buffer and make that the surface. Undefined while a
+   * capture is writing the surface in place: try again on 'surface-free'. Absent: the surface
+   * only changes between JS turns.
    */
   hold?(): (() => void) | undefined;
   /** The guest's cursor plane, where the source has one (undefined: none known). */
