@@ -125,6 +125,33 @@ describe('live changes reach connected clients', () => {
   });
 });
 
+describe('two viewers on a changing picture', () => {
+  it('TigerVNC (Tight) and libvncclient (ZRLE) both end on the last frame while the picture changes under them', async () => {
+    // A capture that one client waits for goes into the second buffer while the other client's
+    // encode holds the first: whatever order that happens in, nobody may end on a torn frame.
+    const frames = [21, 22, 23, 24, 25].map((seed) => makeImage(640, 400, { seed }));
+    const last = frames.at(-1)!;
+    const producer = TestProducer.start(frames[0]!);
+    const server = await startServer(['--device', producer.path]);
+    const viewer = await openTigervnc(server.port);
+    try {
+      await viewer.waitFor({ expect: expectedRgb(frames[0]!) });
+      const grab = grabLibvnc(server.port, { encodings: ['zrle'], untilMs: 4000, timeoutMs: 15_000 });
+      await new Promise((r) => setTimeout(r, 300)); // libvncclient has its first picture
+      for (let i = 0; i < 30; i++) {
+        producer.setImage(frames[i % frames.length]!);
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      assertSameImage(await viewer.waitFor({ expect: expectedRgb(last), timeoutMs: 15_000 }), expectedRgb(last), 'tigervnc');
+      assertSameImage(await grab, expectedRgb(last), 'libvncclient');
+    } finally {
+      await viewer.close();
+      await server.stop();
+      producer.close();
+    }
+  });
+});
+
 describe('VNC authentication end to end', () => {
   const image = makeImage(64, 48, { seed: 11 });
   const served = serveImage(image, () => [], { env: { VGPU_VNC_PASSWORD: 's3cret' } });
