@@ -298,10 +298,14 @@ export class ClientSession extends EventEmitter {
     else this.write(data);
   }
 
-  /** `written` runs once the socket has taken the bytes (not when the write is refused). */
-  private write(data: Buffer, written?: () => void): void {
+  /**
+   * `written` runs once the socket has taken the bytes (not when the write is refused).
+   * `update`: the size of the update `data` belongs to, when it may exceed a frame of the current
+   * size (one encoded before the surface shrank).
+   */
+  private write(data: Buffer, written?: () => void, update = 0): void {
     if (this.closed || this.socket.destroyed) return;
-    const limit = this.outputLimit();
+    const limit = this.outputLimit(update);
     if (this.socket.writableLength + data.length > limit) {
       this.close(`client is not reading: ${this.socket.writableLength} bytes unsent, limit ${limit}`);
       return;
@@ -309,10 +313,10 @@ export class ClientSession extends EventEmitter {
     this.socket.write(data, written);
   }
 
-  /** OUTPUT_LIMIT_SCALE × max(one frame in the client's pixel format, HIGH_WATER). */
-  private outputLimit(): number {
+  /** OUTPUT_LIMIT_SCALE × max(one frame in the client's pixel format, HIGH_WATER, the update being written). */
+  private outputLimit(update = 0): number {
     const { width, height } = this.display.surface;
-    return OUTPUT_LIMIT_SCALE * Math.max(width * height * (this.pf.bitsPerPixel / 8), HIGH_WATER);
+    return OUTPUT_LIMIT_SCALE * Math.max(width * height * (this.pf.bitsPerPixel / 8), HIGH_WATER, update);
   }
 
   /** While output waits for 'drain': drop the client if none of it leaves for a whole period. */
@@ -790,7 +794,9 @@ export class ClientSession extends EventEmitter {
   /**
    * Encodes the update's pixels off the JS thread, then sends it. The surface is held unchanged
    * meanwhile; damage that arrives keeps OR-ing into `pending` and goes in the next update. An
-   * update overtaken by a mode change is dropped (the client gets the new size and all of it).
+   * update overtaken by a mode change still goes out: its rects fit the size the client has until
+   * the new one reaches it, and an encoder's zlib stream already holds their data (dropped, the
+   * client's inflater would lose step). The new size and all of the new surface follow.
    */
   private runBatch(encoder: BatchEncoder, head: EncodedRects, jobs: Array<{ surface: SurfaceView; rects: Rect[]; lossless: boolean }>, sentBefore: Uint8Array | undefined, release: () => void): void {
     const grid = this.grid;
@@ -816,17 +822,16 @@ export class ClientSession extends EventEmitter {
       (out) => {
         this.batch = undefined;
         this.guard(() => {
-          if (this.grid === grid) {
-            const wantsPixels = this.requestOutstanding || this.continuousOn;
-            if (sentBefore) this.trackLossy(sentBefore, tunable ? encoder.takeLossyRects() : []);
-            this.sendUpdate(this.takeNoDataRects(wantsPixels), out);
-            // Requests that came in while encoding are answered by the next update.
-            if (this.requestCount === requestsAtStart) {
-              this.requestOutstanding = false;
-              this.requestArea = undefined;
-            }
-          } else if (tunable) {
-            encoder.takeLossyRects();
+          const current = this.grid === grid;
+          const wantsPixels = this.requestOutstanding || this.continuousOn;
+          if (sentBefore && current) this.trackLossy(sentBefore, tunable ? encoder.takeLossyRects() : []);
+          else if (tunable) encoder.takeLossyRects(); // the new surface is sent whole anyway
+          // Rects without pixels describe the new size: they wait for the update after this one.
+          this.sendUpdate(current ? this.takeNoDataRects(wantsPixels) : [], out);
+          // Requests that came in while encoding are answered by the next update.
+          if (this.requestCount === requestsAtStart) {
+            this.requestOutstanding = false;
+            this.requestArea = undefined;
           }
           for (const b of batch.after) this.write(b);
           if (this.continuousOn) this.display.wantFrame();
@@ -966,8 +971,9 @@ export class ClientSession extends EventEmitter {
     const recycle = (): void => {
       for (const parts of pixelRects) for (const b of parts) native.recycleBuffer(b);
     };
+    const bytes = out.reduce((n, b) => n + b.length, 0);
     this.socket.cork();
-    out.forEach((b, i) => this.write(b, i === out.length - 1 ? recycle : undefined));
+    out.forEach((b, i) => this.write(b, i === out.length - 1 ? recycle : undefined, bytes));
     this.socket.uncork();
   }
 }

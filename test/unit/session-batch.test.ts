@@ -7,6 +7,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClientSession } from '../../src/server/session.js';
 import { FakeDisplay } from '../helpers/fake-display.js';
 import { RawUpdateClient as Client } from '../helpers/raw-update-client.js';
+import { RfbConnection, differences } from '../helpers/decoding-client.js';
+import { handshakeNone } from '../helpers/rfb-handshake.js';
+import { ClientFramebuffer, Reader } from '../decoders/index.js';
+import { ZrleDecoder } from '../decoders/zrle.js';
+import { SERVER_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
 import type { EncodedRects, Rect, SurfaceView } from '../../src/rfb/encodings/types.js';
 import type { PixelFormat } from '../../src/rfb/pixel-format.js';
 
@@ -122,7 +127,7 @@ describe('ClientSession with an encoder that works off the JS thread', () => {
     expect(sessions[0]!.isClosed).toBe(true);
   });
 
-  it('an update overtaken by a mode change is dropped: the client gets the new size, then all of it', async () => {
+  it('an update overtaken by a mode change still goes out (old size), then the new size, then all of it', async () => {
     const d = new FakeDisplay(64, 64);
     d.fillPattern(4);
     const c = await serve(d);
@@ -130,9 +135,15 @@ describe('ClientSession with an encoder that works off the JS thread', () => {
     c.setEncodings([SLOW_ENCODING, DESKTOP_SIZE]);
     c.request(false);
     await sleep(20);
+    const before = Buffer.from(d.surface.data);
     d.resize(80, 48);
     d.fillPattern(5);
-    // The first message is the new size (a DesktopSize rect, no pixels).
+    // The update encoded before the change: the old size's pixels (a stateful encoder's stream has them).
+    const old = await c.next();
+    expect(old.type).toBe('update');
+    for (let i = 0; i < before.length; i += 4) expect(c.fb.readUIntLE(i, 3)).toBe(before.readUIntLE(i, 3));
+    // Then the new size (a DesktopSize rect, no pixels).
+    c.request(true);
     const type = (await c.read(1))[0];
     expect(type).toBe(0);
     const count = (await c.read(3)).readUInt16BE(1);
@@ -145,6 +156,63 @@ describe('ClientSession with an encoder that works off the JS thread', () => {
     c.request(true);
     await c.next();
     expect(sameAsSurface(c, d)).toBe(true);
+  });
+});
+
+/** Decodes ZRLE (one zlib stream for the connection) and DesktopSize, message by message. */
+class ZrleClient extends RfbConnection {
+  fb = new ClientFramebuffer(1, 1);
+  private readonly zrle = new ZrleDecoder();
+  async handshake(): Promise<void> {
+    const { width, height } = await handshakeNone({ read: (n) => this.read(n), send: (b) => this.send(b) });
+    this.fb = new ClientFramebuffer(width, height);
+  }
+  /** The encodings of the next update's rects. */
+  async update(): Promise<number[]> {
+    const head = await this.read(4);
+    if (head[0] !== 0) throw new Error(`unexpected message ${head[0]}`);
+    const encodings: number[] = [];
+    for (let i = 0; i < head.readUInt16BE(2); i++) {
+      const h = await this.read(12);
+      const rect = { x: h.readUInt16BE(0), y: h.readUInt16BE(2), w: h.readUInt16BE(4), h: h.readUInt16BE(6), encoding: h.readInt32BE(8) };
+      encodings.push(rect.encoding);
+      if (rect.encoding === -223) {
+        this.fb = new ClientFramebuffer(rect.w, rect.h);
+        continue;
+      }
+      if (rect.encoding !== 16) throw new Error(`unexpected encoding ${rect.encoding}`);
+      const length = await this.read(4);
+      const data = await this.read(length.readUInt32BE(0));
+      this.zrle.decode(new Reader(Buffer.concat([length, data])), rect, SERVER_PIXEL_FORMAT, this.fb);
+    }
+    return encodings;
+  }
+  request(incremental: boolean): void {
+    const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
+    this.send([3, incremental ? 1 : 0, 0, 0, 0, 0, ...u16(this.fb.width), ...u16(this.fb.height)]);
+  }
+}
+
+describe('a mode change while a ZRLE update is encoded', () => {
+  it('the client\'s zlib stream stays in step: old update, new size, then the whole new picture decode', async () => {
+    const d = new FakeDisplay(1920, 1080, 32);
+    d.fillPattern(6); // many colours: the native encode takes a while
+    server = createServer((socket) => sessions.push(new ClientSession(socket, d, { viewOnly: true, log: () => {} })));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const c = await ZrleClient.connect((server.address() as { port: number }).port);
+    await c.handshake();
+    c.send([2, 0, 0, 2, ...[16, -223].flatMap((e) => [(e >>> 24) & 0xff, (e >>> 16) & 0xff, (e >>> 8) & 0xff, e & 0xff])]);
+    c.request(false);
+    await vi.waitFor(() => expect(d.holds).toBe(1), { interval: 1 }); // the batch is running
+    d.resize(320, 200);
+    d.fillPattern(7);
+    expect(await c.update()).not.toContain(-223); // the update from before
+    c.request(true);
+    expect(await c.update()).toEqual([-223]);
+    c.request(true);
+    const last = await c.update();
+    expect(last.every((e) => e === 16)).toBe(true);
+    expect(differences(c, d)).toBe(0);
   });
 });
 
