@@ -44,7 +44,23 @@ struct CaptureJob {
   // full. Tile sizes above 255 do not fit a byte: then all 0 (a dirty tile without bounds means
   // the whole tile). nullptr = not wanted.
   uint8_t* bounds = nullptr;
+  // Source signatures: src_sigs holds height*sig_segs_x u64 (any alignment), [y*sig_segs_x + s]
+  // for row y, pixels [s*sig_segment, (s+1)*sig_segment) clipped to the width: 0 = unknown,
+  // 1 = changed in the last pass, else a signature (a 64-bit hash) of the canonical pixels the
+  // surface holds there. The non-full pass skips a segment whose source, converted, has its
+  // signature (the surface is not read); it converts, compares and stores the others as without
+  // signatures, then signs those that did not change in this row (from the surface) and marks
+  // the others 1. The full pass signs every segment. The caller zeroes them whenever the surface
+  // changes otherwise. sig_segment is a multiple of tile_size, at most kMaxSigSegment. nullptr = none.
+  uint8_t* src_sigs = nullptr;
+  uint32_t sig_segment = 0;
+  uint32_t sig_segs_x = 0;
+  // Run the portable kernels even where the CPU has AVX2 (tests compare the two).
+  bool portable = false;
 };
+
+// Widest source-signature segment in pixels (the hash's keys cover 16 stripes of 16 pixels).
+constexpr uint32_t kMaxSigSegment = 256;
 
 // Returns the number of dirty tiles. Geometry must already be validated.
 uint32_t RunCapture(const CaptureJob& job);

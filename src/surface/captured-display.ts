@@ -11,6 +11,7 @@ import { PollInterval } from './poller.js';
 import { FlipCadence } from './cadence.js';
 import { renderNoSignal } from './no-signal.js';
 import { ScrollDetector, verifyMoves, type Move } from './scroll.js';
+import { SourceSignatures } from './source-sigs.js';
 
 /** While idle, each tick looks at every PROBE_ROW_STEP-th row only (rotating), so any row is seen within this many ticks. */
 export const PROBE_ROW_STEP = 16;
@@ -132,6 +133,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private idleTicks = 0;
   private ticksSinceFullPass = 0;
   private scroll: ScrollHistory | undefined;
+  /** What the capture knows of the surface's segments (forgotten when anything else writes it). */
+  private sigs: SourceSignatures;
   /** Time the last scroll detection took (ms), for benchmarks. */
   lastDetectMs = 0;
   /** Frames captured since start (for tests and stats). */
@@ -152,6 +155,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.surface = { data: Buffer.alloc(w * h * 4), width: w, height: h };
     this.grid = new TileGrid(w, h, this.tileSize);
     this.rowSigs = Buffer.alloc(h * 8);
+    this.sigs = new SourceSignatures(w, h, this.tileSize);
     if (opts.scrollDetection !== false) this.scroll = new ScrollHistory(this.grid);
     if (opts.resize) this.requestResize = opts.resize;
   }
@@ -279,7 +283,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     if (history && step === 'detect' && !full) history.prev.set(history.cur);
     // Up to 1080p the pass runs right here: it takes about as long (0.5 ms) as the thread pool's
     // round trip adds to every frame's latency (about 1 ms here, more in a loaded VM).
-    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full, step)] as const;
+    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full, step), this.sigsFor(plane).forPass()] as const;
     const result = plane.stride * plane.height <= SYNC_CAPTURE_MAX_BYTES ? native.captureSync(...args) : await native.capture(...args);
     this.captures++;
     this.ticksSinceFullPass = 0;
@@ -314,6 +318,16 @@ export class CapturedDisplay extends EventEmitter implements Display {
     if (!this.scroll || resized) this.scroll = new ScrollHistory(new TileGrid(plane.width, plane.height, this.tileSize));
     if (full) this.scroll.pacing.record('rehash', 1, 0);
     return this.scroll;
+  }
+
+  /** The source signatures for a capture of `plane` into the surface: new for a new size, forgotten for a new layout. */
+  private sigsFor(plane: PlaneGeometry): SourceSignatures {
+    if (this.sigs.width !== plane.width || this.sigs.height !== plane.height) {
+      this.sigs = new SourceSignatures(plane.width, plane.height, this.tileSize);
+    } else if (this.lastPlane === undefined || !samePlane(plane, this.lastPlane)) {
+      this.sigs.forget();
+    }
+    return this.sigs;
   }
 
   /** Vertical moves that explain dirty tiles, checked against the previous frame's kept rows. */
@@ -365,6 +379,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     renderNoSignal(data, width, height, reason);
     data.copy(this.surface.data);
     this.rowSigs.fill(0);
+    this.sigs.forget();
     this.wanted = false;
     this.emit('damage', this.grid.newBitmap(1), [], undefined); // no bounds: whole tiles
     return true;
