@@ -750,14 +750,19 @@ inline void SignSegment(const CaptureJob& job, const uint8_t* dst_row, uint32_t 
   std::memcpy(SigAt(job, y, s), &sig, 8);
 }
 
-// Segments [s0, s1) of row y, which no signature vouched for: converted, compared and stored as
-// without signatures; each then kChanging if a pixel of it changed in this row (its tiles'
-// boxes end at this row), else signed.
+// Segments [s0, s1) of row y, which no signature vouched for: kept in old_rows (on its rows),
+// converted, compared and stored as without signatures; each then kChanging if a pixel of it
+// changed in this row (its tiles' boxes end at this row), else signed.
 template <typename Conv>
 void UpdateSegments(const CaptureJob& job, const uint8_t* src_row, uint8_t* dst_row, TileBox* boxes, uint32_t y,
                     uint32_t row, uint32_t s0, uint32_t s1, bool avx2) {
   const uint32_t x0 = s0 * job.sig_segment;
   const uint32_t x1 = s1 * job.sig_segment < job.width ? s1 * job.sig_segment : job.width;
+  if (job.old_rows != nullptr && y % job.old_row_step == 0) {
+    // Only what may change is kept; the rest of the row stays in the surface as it was.
+    const uint64_t at = static_cast<uint64_t>(y / job.old_row_step) * job.width * 4 + static_cast<uint64_t>(x0) * 4;
+    std::memcpy(job.old_rows + at, dst_row + static_cast<uint64_t>(x0) * 4, static_cast<uint64_t>(x1 - x0) * 4);
+  }
   UpdateRange<Conv>(src_row, dst_row, x0, x1, job.tile_size, boxes, row, avx2);
   const uint32_t tiles_per_segment = job.sig_segment / job.tile_size;
   for (uint32_t s = s0; s < s1; s++) {
@@ -838,7 +843,7 @@ uint32_t CaptureWith(const CaptureJob& job) {
     for (uint32_t y = ty * tile; y < y_end; y++) {
       const uint8_t* src_row = SourceRow<Conv>(job, y);
       uint8_t* dst_row = job.surface + y * dst_stride;
-      if (job.old_rows != nullptr && y % job.old_row_step == 0) {
+      if (job.old_rows != nullptr && y % job.old_row_step == 0 && job.src_sigs == nullptr) {
         std::memcpy(job.old_rows + static_cast<uint64_t>(y / job.old_row_step) * dst_stride, dst_row, dst_stride);
       }
       const uint32_t row = y - ty * tile;

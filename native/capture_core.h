@@ -36,7 +36,9 @@ struct CaptureJob {
   bool hash_all_segments = false;
   // old_rows: ceil(height/old_row_step) surface rows; before a (non-full) pass overwrites row
   // y = k*old_row_step it is copied to old_rows + k*width*4, so moves can be checked against the
-  // previous frame's real pixels. nullptr = none.
+  // previous frame's real pixels. With src_sigs only the segments compared are copied: a segment
+  // whose value is not 1 after the pass did not change in that row, so the surface holds its old
+  // pixels. nullptr = none.
   uint8_t* old_rows = nullptr;
   uint32_t old_row_step = 8;
   // Exact damage: tiles_x*tiles_y*4 bytes, per tile x0,y0,x1,y1 (tile-local, x1/y1 exclusive) of

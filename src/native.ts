@@ -72,6 +72,9 @@ export interface CaptureProbe {
  * column tx; rewritten for dirty tiles (every tile when `full`), the others keep their value.
  * oldRows (optional): ceil(height/oldRowStep) rows; before a non-full pass overwrites surface row
  * k*oldRowStep it copies that row to oldRows row k (the previous frame's real pixels, sampled).
+ * With SourceSigs only the segments compared are copied: where a segment's value is not 1 after
+ * the pass it did not change in that row, and its old pixels are the surface's (KeptRows in
+ * src/surface/scroll.ts reads them so).
  */
 export interface CaptureHistory {
   segmentHashes: Uint8Array;

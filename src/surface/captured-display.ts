@@ -1,7 +1,7 @@
 // The Display clients see: owns the canonical surface, pulls frames from a source while
 // some client wants one, captures them natively and announces damage and mode changes.
 import { EventEmitter } from 'node:events';
-import { native, type CaptureHistory, type NativeMapping, type PlaneGeometry } from '../native.js';
+import { native, type CaptureHistory, type NativeMapping, type PlaneGeometry, type SourceSigs } from '../native.js';
 import type { FrameSource, Logger } from '../source/types.js';
 import type { CursorState, Display, ResizeAnswer } from '../server/display.js';
 import { compareCursor, hasCursor } from '../source/cursor.js';
@@ -283,7 +283,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
     if (history && step === 'detect' && !full) history.prev.set(history.cur);
     // Up to 1080p the pass runs right here: it takes about as long (0.5 ms) as the thread pool's
     // round trip adds to every frame's latency (about 1 ms here, more in a loaded VM).
-    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full, step), this.sigsFor(plane).forPass()] as const;
+    const sigs = this.sigsFor(plane).forPass();
+    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full, step), sigs] as const;
     const result = plane.stride * plane.height <= SYNC_CAPTURE_MAX_BYTES ? native.captureSync(...args) : await native.capture(...args);
     this.captures++;
     this.ticksSinceFullPass = 0;
@@ -302,7 +303,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
       return true;
     }
     const changed = result.dirtyCount > 0;
-    const moves = changed && !full && history && step === 'detect' ? this.findMoves(result.dirty, history) : [];
+    const moves = changed && !full && history && step === 'detect' ? this.findMoves(result.dirty, history, sigs) : [];
     // A capture that changed nothing kept what the hashes say (a rehash renewed them anyway).
     if (history && !full && (changed || step === 'rehash')) history.pacing.record(step, result.dirtyCount / (this.grid.tilesX * this.grid.tilesY), moves.length);
     if (!changed) return false;
@@ -330,11 +331,11 @@ export class CapturedDisplay extends EventEmitter implements Display {
     return this.sigs;
   }
 
-  /** Vertical moves that explain dirty tiles, checked against the previous frame's kept rows. */
-  private findMoves(dirty: Uint8Array, history: ScrollHistory): Move[] {
+  /** Vertical moves that explain dirty tiles, checked against the previous frame's kept rows (and, where the signatures say nothing changed, the surface). */
+  private findMoves(dirty: Uint8Array, history: ScrollHistory, sigs: SourceSigs): Move[] {
     const started = performance.now();
     const found = history.detector.detect(this.grid, dirty, history.prev, history.cur);
-    const moves = found.length ? verifyMoves(found, this.surface, history.oldRows, OLD_ROW_STEP) : found;
+    const moves = found.length ? verifyMoves(found, this.surface, history.oldRows, OLD_ROW_STEP, sigs) : found;
     this.lastDetectMs = performance.now() - started;
     return moves;
   }
