@@ -84,10 +84,11 @@ function formats(): FourccName[] {
 }
 
 export async function run(): Promise<void> {
-  if (process.argv.slice(2).includes('sigs')) {
-    runSigs();
-    return;
-  }
+  if (!process.argv.slice(2).includes('sigs')) runWarm();
+  runSigs();
+}
+
+function runWarm(): void {
   console.log(`capture (tile ${TILE}, captureSync, one thread) vs memcpy of the source bytes; median ms`);
   const header = ['size', 'fourcc', 'changed', 'unchanged', 'memcpy', 'changed/memcpy', 'unchanged/memcpy'];
   const widths = [9, 12, 9, 10, 8, 15, 17];

@@ -297,18 +297,17 @@ export function verifyMoves(
   const segments = Math.ceil(surface.width / segment);
   const values = sigs && new DataView(sigs.sigs.buffer, sigs.sigs.byteOffset, sigs.sigs.byteLength);
   const changed = (y: number, s: number) => !values || (values.getUint32((y * segments + s) * 8, true) === 1 && values.getUint32((y * segments + s) * 8 + 4, true) === 0);
-  /** Pixels [x0, x1) of the previous frame's row y (a kept row), inside one segment. */
-  const old = (y: number, x0: number, x1: number): Buffer =>
-    changed(y, Math.floor(x0 / segment))
-      ? oldRows.subarray((y / step) * rowBytes + x0 * 4, (y / step) * rowBytes + x1 * 4)
-      : surface.data.subarray(y * rowBytes + x0 * 4, y * rowBytes + x1 * 4);
   return moves.filter((m) => {
     const first = Math.ceil((m.y + m.dy) / step) * step;
     for (let src = first; src < m.y + m.dy + m.h; src += step) {
       const dstAt = (src - m.dy) * rowBytes;
+      // Runs of segments whose old pixels are in the same place, each compared in one go.
       for (let x = m.x, end: number; x < m.x + m.w; x = end) {
+        const kept = changed(src, Math.floor(x / segment));
         end = Math.min(m.x + m.w, (Math.floor(x / segment) + 1) * segment);
-        if (!old(src, x, end).equals(surface.data.subarray(dstAt + x * 4, dstAt + end * 4))) return false;
+        while (end < m.x + m.w && changed(src, end / segment) === kept) end = Math.min(m.x + m.w, end + segment);
+        const old = kept ? oldRows.subarray((src / step) * rowBytes + x * 4, (src / step) * rowBytes + end * 4) : surface.data.subarray(src * rowBytes + x * 4, src * rowBytes + end * 4);
+        if (!old.equals(surface.data.subarray(dstAt + x * 4, dstAt + end * 4))) return false;
       }
     }
     return true;
