@@ -321,13 +321,12 @@ export class CapturedDisplay extends EventEmitter implements Display {
     return this.scroll;
   }
 
-  /** The source signatures for a capture of `plane` into the surface: new for a new size, forgotten for a new layout. */
+  /**
+   * The source signatures for a capture of `plane`: new for a new size. They hash the converted
+   * pixels, so a flip to another buffer, stride or format keeps them.
+   */
   private sigsFor(plane: PlaneGeometry): SourceSignatures {
-    if (this.sigs.width !== plane.width || this.sigs.height !== plane.height) {
-      this.sigs = new SourceSignatures(plane.width, plane.height, this.tileSize);
-    } else if (this.lastPlane === undefined || !samePlane(plane, this.lastPlane)) {
-      this.sigs.forget();
-    }
+    if (this.sigs.width !== plane.width || this.sigs.height !== plane.height) this.sigs = new SourceSignatures(plane.width, plane.height, this.tileSize);
     return this.sigs;
   }
 

@@ -147,6 +147,37 @@ describe('captures with source signatures', () => {
     mapping.close();
   });
 
+  it('signatures are of the converted pixels: a flip to another buffer, stride and format with the same picture changes nothing', () => {
+    const width = 300, height = 20, tile = 32;
+    const rand = xorshift(0xf11b);
+    // Buffer 0: XRGB8888, stride width*4. Buffer 1 (after it, other stride): the same picture as
+    // XBGR8888 (R and B swapped), except one pixel.
+    const words = Uint32Array.from({ length: width * height }, () => rand() & 0xffffff);
+    const stride1 = width * 4 + 64, offset1 = width * height * 4;
+    const bytes = Buffer.alloc(offset1 + stride1 * height);
+    for (let i = 0; i < words.length; i++) {
+      const v = words[i]!, y = Math.floor(i / width), x = i % width;
+      bytes.writeUInt32LE(v, i * 4);
+      bytes.writeUInt32LE(((v & 0xff) << 16) | (v & 0xff00) | (v >>> 16), offset1 + y * stride1 + x * 4);
+    }
+    const mapping = mapBytes(bytes);
+    const first: PlaneGeometry = { fourcc: Fourcc.XRGB8888, width, height, stride: width * 4, offset: 0 };
+    const flipped: PlaneGeometry = { fourcc: Fourcc.XBGR8888, width, height, stride: stride1, offset: offset1 };
+    const surface = Buffer.alloc(width * height * 4);
+    const sigs = newSigs(width, height, 256);
+    native.captureSync(mapping, first, surface, tile, true, undefined, undefined, sigs);
+    const same = native.captureSync(mapping, flipped, surface, tile, false, undefined, undefined, sigs);
+    expect(same.dirtyCount).toBe(0);
+    expect(surface.equals(converted(mapping, flipped, tile))).toBe(true);
+    // One pixel of the flipped buffer differs: found exactly.
+    mapping.writeU32(offset1 + 13 * stride1 + 290 * 4, 0x00010203);
+    const one = native.captureSync(mapping, flipped, surface, tile, false, undefined, undefined, sigs);
+    expect(one.dirtyCount).toBe(1);
+    expect(one.dirty[Math.floor(290 / tile)]).toBe(1); // tile row 0
+    expect(surface.equals(converted(mapping, flipped, tile))).toBe(true);
+    mapping.close();
+  });
+
   it('X-tiled planes give the same results with and without signatures', () => {
     const width = 200, height = 19, stride = 1024, tile = 16; // XRGB8888, two 512-byte tiles a row, rows padded to 24
     const rand = xorshift(0x7117);
