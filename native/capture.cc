@@ -231,6 +231,44 @@ bool ValidateHistory(const Napi::Value& value, uint32_t width, uint32_t height, 
   return true;
 }
 
+// The optional source-signature argument: undefined, or {sigs, segmentWidth, portableKernels?}
+// (see CaptureJob::src_sigs).
+bool ValidateSourceSigs(const Napi::Value& value, uint32_t width, uint32_t height, uint64_t tile, CaptureJob* job,
+                        std::string* error) {
+  if (value.IsUndefined()) return true;
+  if (!value.IsObject()) {
+    *error = "sourceSigs must be an object {sigs, segmentWidth} or undefined, got " + ValueForMessage(value);
+    return false;
+  }
+  Napi::Object object = value.As<Napi::Object>();
+  Napi::Value segment_value = object.Get("segmentWidth");
+  uint64_t segment;
+  if (!ToIndex(segment_value, &segment) || segment < tile || segment > kMaxSigSegment || segment % tile != 0) {
+    *error = "sourceSigs.segmentWidth must be a multiple of tileSize " + std::to_string(tile) + " in " +
+             std::to_string(tile) + ".." + std::to_string(kMaxSigSegment) + ", got " + ValueForMessage(segment_value);
+    return false;
+  }
+  const uint64_t segs_x = (width + segment - 1) / segment;
+  const uint64_t bytes = uint64_t{height} * segs_x * 8;
+  Napi::Value sigs = object.Get("sigs");
+  if (!sigs.IsTypedArray() || sigs.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      sigs.As<Napi::Uint8Array>().ByteLength() != bytes) {
+    *error = "sourceSigs.sigs must be a Buffer of height*ceil(width/segmentWidth)*8 = " + std::to_string(bytes) +
+             " bytes";
+    return false;
+  }
+  Napi::Value portable = object.Get("portableKernels");
+  if (!portable.IsUndefined() && !portable.IsBoolean()) {
+    *error = "sourceSigs.portableKernels must be a boolean or undefined, got " + ValueForMessage(portable);
+    return false;
+  }
+  job->src_sigs = sigs.As<Napi::Uint8Array>().Data();
+  job->sig_segment = static_cast<uint32_t>(segment);
+  job->sig_segs_x = static_cast<uint32_t>(segs_x);
+  job->portable = portable.IsBoolean() && portable.As<Napi::Boolean>().Value();
+  return true;
+}
+
 bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* code, std::string* error) {
   PlaneArgs args;
   if (!ValidatePlane(info, &args, code, error)) return false;
@@ -260,6 +298,7 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
   job.tiles_y = static_cast<uint32_t>((args.height + tile - 1) / tile);
   req->tiles = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
   if (!ValidateHistory(info[6], args.width, args.height, job.tiles_x, &job, error)) return false;
+  if (!ValidateSourceSigs(info[7], args.width, args.height, tile, &job, error)) return false;
   job.tiling = args.tiling;
   req->scratch_bytes = args.tiling == Tiling::kLinear ? 0 : args.row_bytes;
   return true;
@@ -288,7 +327,8 @@ Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const uint8_t* boun
 class CaptureWorker : public Napi::AsyncWorker {
  public:
   CaptureWorker(Napi::Env env, const CaptureRequest& req, const Napi::Object& mapping_object,
-                const Napi::Object& surface_object, const Napi::Value& probe_object, const Napi::Value& history_object)
+                const Napi::Object& surface_object, const Napi::Value& probe_object, const Napi::Value& history_object,
+                const Napi::Value& sigs_object)
       : Napi::AsyncWorker(env, "vgpu-vnc:capture"),
         deferred_(Napi::Promise::Deferred::New(env)),
         mapping_(req.mapping),
@@ -300,6 +340,7 @@ class CaptureWorker : public Napi::AsyncWorker {
     surface_ref_ = Napi::Persistent(surface_object);
     if (probe_object.IsObject()) probe_ref_ = Napi::Persistent(probe_object.As<Napi::Object>());
     if (history_object.IsObject()) history_ref_ = Napi::Persistent(history_object.As<Napi::Object>());
+    if (sigs_object.IsObject()) sigs_ref_ = Napi::Persistent(sigs_object.As<Napi::Object>());
     job_.dirty = dirty_.data();
     job_.bounds = bounds_.data();
     job_.scratch = scratch_.data();
@@ -347,6 +388,7 @@ class CaptureWorker : public Napi::AsyncWorker {
   Napi::ObjectReference surface_ref_;
   Napi::ObjectReference probe_ref_;  // keeps rowSigs alive
   Napi::ObjectReference history_ref_;  // keeps segmentHashes and oldRows alive
+  Napi::ObjectReference sigs_ref_;  // keeps the source signatures alive
 };
 
 }  // namespace
@@ -360,7 +402,8 @@ Napi::Value Capture(const Napi::CallbackInfo& info) {
     deferred.Reject(ErrorWithCode(env, code, error).Value());
     return deferred.Promise();
   }
-  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), info[5], info[6]);
+  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), info[5], info[6],
+                                   info[7]);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

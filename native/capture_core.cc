@@ -546,11 +546,271 @@ void WriteBandBounds(const CaptureJob& job, uint32_t ty, const TileBox* boxes) {
   }
 }
 
+// Converts, compares and stores source pixels [x0, x1) of one row; x0 is a multiple of the tile
+// size, so the kernels' tile-local boxes stay right.
+template <typename Conv>
+inline void UpdateRange(const uint8_t* src_row, uint8_t* dst_row, uint32_t x0, uint32_t x1, uint32_t tile,
+                        TileBox* boxes, uint32_t row, bool avx2) {
+  const uint8_t* src = src_row + static_cast<uint64_t>(x0) * Conv::kBpp;
+  uint8_t* dst = dst_row + static_cast<uint64_t>(x0) * 4;
+  TileBox* at = boxes + x0 / tile;
+#if VGPU_HAVE_AVX2
+  if (avx2) {
+    UpdateRowAvx2<Conv>(src, dst, x1 - x0, tile, at, row);
+    return;
+  }
+#else
+  (void)avx2;
+#endif
+  UpdateRowBaseline<Conv>(src, dst, x1 - x0, tile, at, row);
+}
+
+// ---- Source signatures (CaptureJob::src_sigs) ----
+// A signature is a 64-bit hash of a segment's canonical pixels: of the surface's words, or, the
+// same value, of the source converted. Each stored value is one of
+//   0            unknown;
+//   kChanging    the segment changed in the last pass: compare it again, don't hash it;
+//   a signature  (never 0 or 1) of what the surface holds there.
+// A segment with a signature is hashed from the source; if that matches, the surface is not
+// touched. Any other segment is converted, compared and stored exactly as without signatures;
+// if none of its pixels changed in this row it is then signed from the surface just compared
+// (so the signature is of the very pixels the surface holds, even while the guest writes the
+// source under the capture), else it is kChanging. A static screen costs one hash of the source
+// per pass, full-screen motion no hash at all, and a change is compared once more before it is
+// signed again.
+// The hash: stripes of 16 pixels (64 bytes) accumulate like XXH3 (per 64-bit lane, the
+// neighbour lane's input added as is and lo32*hi32 of the own input xor a key, keys sliding by
+// one lane per stripe); the last stripe is zero-padded; the length is mixed in.
+
+constexpr uint64_t kChanging = 1;
+constexpr uint32_t kSigStripe = 16;  // pixels
+// Stripe s takes keys [s, s + 8); the merge the last 8.
+constexpr uint32_t kMergeKeys = kMaxSigSegment / kSigStripe + 8;
+
+struct SigKeys {
+  uint64_t w[kMergeKeys + 8];
+};
+
+// Fixed pseudo-random keys (splitmix64), made at compile time.
+constexpr SigKeys MakeSigKeys() {
+  SigKeys keys{};
+  uint64_t x = 0x5851F42D4C957F2Dull;
+  for (uint64_t& w : keys.w) {
+    x += 0x9E3779B97F4A7C15ull;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    w = z ^ (z >> 31);
+  }
+  return keys;
+}
+constexpr SigKeys kSigKeys = MakeSigKeys();
+
+// XXH3's initial accumulators.
+constexpr uint64_t kInitAcc[8] = {0xC2B2AE3Dull,         0x9E3779B185EBCA87ull, 0xC2B2AE3D27D4EB4Full,
+                                  0x165667B19E3779F9ull, 0x85EBCA77C2B2AE63ull, 0x85EBCA77ull,
+                                  0x27D4EB2F165667C5ull, 0x9E3779B1ull};
+
+inline void StripeScalar(uint64_t* acc, const uint32_t* words, const uint64_t* key) {
+  for (int i = 0; i < 8; i++) {
+    const uint64_t d = static_cast<uint64_t>(words[2 * i]) | static_cast<uint64_t>(words[2 * i + 1]) << 32;
+    const uint64_t dk = d ^ key[i];
+    acc[i ^ 1] += d;
+    acc[i] += (dk & 0xffffffffu) * (dk >> 32);
+  }
+}
+
+inline uint64_t Fold64(uint64_t a, uint64_t b) {
+  const __uint128_t product = static_cast<__uint128_t>(a) * b;
+  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+}
+
+// The lanes and the length into one value (XXH3's merge and avalanche), never 0 or kChanging.
+inline uint64_t MergeLanes(const uint64_t* acc, uint32_t n) {
+  uint64_t h = n * 0x9E3779B185EBCA87ull;
+  for (int i = 0; i < 8; i += 2) h += Fold64(acc[i] ^ kSigKeys.w[kMergeKeys + i], acc[i + 1] ^ kSigKeys.w[kMergeKeys + i + 1]);
+  h ^= h >> 37;
+  h *= 0x165667919E3779F9ull;
+  h ^= h >> 32;
+  return h <= kChanging ? h + 2 : h;
+}
+
+// Pixels [i, min(i + 16, n)) of src converted into words, the rest of the stripe 0.
+template <typename Conv>
+inline void ConvertStripe(const uint8_t* src, uint32_t i, uint32_t n, uint32_t* words) {
+  const uint32_t m = n - i < kSigStripe ? n - i : kSigStripe;
+  uint32_t j = 0;
+  for (; j + 4 <= m; j += 4) StoreQuad(reinterpret_cast<uint8_t*>(words + j), Conv::Quads(src + (i + j) * Conv::kBpp));
+  for (; j < m; j++) words[j] = Conv::Pixel(src + (i + j) * Conv::kBpp);
+  for (; j < kSigStripe; j++) words[j] = 0;
+}
+
+#if defined(__SSE2__)
+// Two lanes of a stripe (four pixels) at a time: StripeScalar in SSE2.
+inline __m128i AccumulateSse2(__m128i acc, __m128i d, const uint64_t* key) {
+  const __m128i dk = _mm_xor_si128(d, _mm_loadu_si128(reinterpret_cast<const __m128i*>(key)));
+  const __m128i product = _mm_mul_epu32(dk, _mm_srli_epi64(dk, 32));
+  const __m128i neighbour = _mm_shuffle_epi32(d, _MM_SHUFFLE(1, 0, 3, 2));  // lane i gets lane i^1
+  return _mm_add_epi64(acc, _mm_add_epi64(product, neighbour));
+}
+#endif
+
+// Signature of n pixels of src converted by Conv, without AVX2 (SSE2 on any x86-64, plain C++
+// elsewhere; the same value).
+template <typename Conv>
+uint64_t PixelSigPortable(const uint8_t* src, uint32_t n) {
+  alignas(16) uint64_t acc[8];
+  alignas(16) uint32_t words[kSigStripe];
+#if defined(__SSE2__)
+  __m128i lanes[4];
+  for (int q = 0; q < 4; q++) lanes[q] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kInitAcc + 2 * q));
+  for (uint32_t i = 0, s = 0; i < n; i += kSigStripe, s++) {
+    const bool whole = i + kSigStripe <= n;
+    if (!whole) ConvertStripe<Conv>(src, i, n, words);
+    for (uint32_t q = 0; q < 4; q++) {
+      const __m128i d = whole ? reinterpret_cast<__m128i>(Conv::Quads(src + (i + 4 * q) * Conv::kBpp))
+                              : _mm_load_si128(reinterpret_cast<const __m128i*>(words + 4 * q));
+      lanes[q] = AccumulateSse2(lanes[q], d, kSigKeys.w + s + 2 * q);
+    }
+  }
+  for (int q = 0; q < 4; q++) _mm_store_si128(reinterpret_cast<__m128i*>(acc + 2 * q), lanes[q]);
+#else
+  std::memcpy(acc, kInitAcc, sizeof acc);
+  for (uint32_t i = 0, s = 0; i < n; i += kSigStripe, s++) {
+    ConvertStripe<Conv>(src, i, n, words);
+    StripeScalar(acc, words, kSigKeys.w + s);
+  }
+#endif
+  return MergeLanes(acc, n);
+}
+
+#if VGPU_HAVE_AVX2
+VGPU_AVX2 inline __m256i AccumulateAvx2(__m256i acc, __m256i d, const uint64_t* key) {
+  const __m256i dk = _mm256_xor_si256(d, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(key)));
+  const __m256i product = _mm256_mul_epu32(dk, _mm256_srli_epi64(dk, 32));
+  const __m256i neighbour = _mm256_shuffle_epi32(d, _MM_SHUFFLE(1, 0, 3, 2));  // lane i gets lane i^1
+  return _mm256_add_epi64(acc, _mm256_add_epi64(product, neighbour));
+}
+
+// The same value with AVX2, the lanes kept in two registers (round trips through memory stall
+// store forwarding). `readable`: source bytes from src to the end of the row (the 16-pixel loads
+// of some formats read a little past their pixels).
+template <typename Conv>
+VGPU_AVX2 inline uint64_t PixelSigAvx2(const uint8_t* src, uint32_t n, uint64_t readable) {
+  __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kInitAcc));
+  __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kInitAcc + 4));
+  uint32_t i = 0, s = 0;
+  for (; i + kSigStripe <= n && static_cast<uint64_t>(i + 8) * Conv::kBpp + Conv::kOctRead <= readable;
+       i += kSigStripe, s++) {
+    __m256i v0, v1;
+    Conv::Sixteen(src + static_cast<uint64_t>(i) * Conv::kBpp, &v0, &v1);
+    a0 = AccumulateAvx2(a0, v0, kSigKeys.w + s);
+    a1 = AccumulateAvx2(a1, v1, kSigKeys.w + s + 4);
+  }
+  alignas(32) uint32_t words[kSigStripe];
+  for (; i < n; i += kSigStripe, s++) {
+    ConvertStripe<Conv>(src, i, n, words);
+    a0 = AccumulateAvx2(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(words)), kSigKeys.w + s);
+    a1 = AccumulateAvx2(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(words) + 1), kSigKeys.w + s + 4);
+  }
+  alignas(32) uint64_t acc[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc), a0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(acc) + 1, a1);
+  return MergeLanes(acc, n);
+}
+#endif
+
+// Signature of n pixels of src converted by Conv (the surface's own words: FromXRGB8888).
+template <typename Conv>
+inline uint64_t PixelSig(const uint8_t* src, uint32_t n, uint64_t readable, bool avx2) {
+#if VGPU_HAVE_AVX2
+  if (avx2) return PixelSigAvx2<Conv>(src, n, readable);
+#else
+  (void)avx2;
+  (void)readable;
+#endif
+  return PixelSigPortable<Conv>(src, n);
+}
+
+inline uint8_t* SigAt(const CaptureJob& job, uint32_t y, uint32_t s) {
+  return job.src_sigs + (static_cast<uint64_t>(y) * job.sig_segs_x + s) * 8;
+}
+
+inline uint64_t LoadSig(const CaptureJob& job, uint32_t y, uint32_t s) {
+  uint64_t sig;
+  std::memcpy(&sig, SigAt(job, y, s), 8);
+  return sig;
+}
+
+// Signs segment s of surface row y from the surface's pixels.
+inline void SignSegment(const CaptureJob& job, const uint8_t* dst_row, uint32_t y, uint32_t s, bool avx2) {
+  const uint32_t x = s * job.sig_segment;
+  const uint32_t n = x + job.sig_segment < job.width ? job.sig_segment : job.width - x;
+  const uint64_t sig = PixelSig<FromXRGB8888>(dst_row + static_cast<uint64_t>(x) * 4, n, static_cast<uint64_t>(n) * 4, avx2);
+  std::memcpy(SigAt(job, y, s), &sig, 8);
+}
+
+// Segments [s0, s1) of row y, which no signature vouched for: kept in old_rows (on its rows),
+// converted, compared and stored as without signatures; each then kChanging if a pixel of it
+// changed in this row (its tiles' boxes end at this row), else signed.
+template <typename Conv>
+void UpdateSegments(const CaptureJob& job, const uint8_t* src_row, uint8_t* dst_row, TileBox* boxes, uint32_t y,
+                    uint32_t row, uint32_t s0, uint32_t s1, bool avx2) {
+  const uint32_t x0 = s0 * job.sig_segment;
+  const uint32_t x1 = s1 * job.sig_segment < job.width ? s1 * job.sig_segment : job.width;
+  if (job.old_rows != nullptr && y % job.old_row_step == 0) {
+    // Only what may change is kept; the rest of the row stays in the surface as it was.
+    const uint64_t at = static_cast<uint64_t>(y / job.old_row_step) * job.width * 4 + static_cast<uint64_t>(x0) * 4;
+    std::memcpy(job.old_rows + at, dst_row + static_cast<uint64_t>(x0) * 4, static_cast<uint64_t>(x1 - x0) * 4);
+  }
+  UpdateRange<Conv>(src_row, dst_row, x0, x1, job.tile_size, boxes, row, avx2);
+  const uint32_t tiles_per_segment = job.sig_segment / job.tile_size;
+  for (uint32_t s = s0; s < s1; s++) {
+    const uint32_t tx0 = s * tiles_per_segment;
+    const uint32_t tx1 = tx0 + tiles_per_segment < job.tiles_x ? tx0 + tiles_per_segment : job.tiles_x;
+    bool changed = false;
+    for (uint32_t tx = tx0; tx < tx1 && !changed; tx++) changed = boxes[tx].y1 == row + 1;
+    if (changed) {
+      std::memcpy(SigAt(job, y, s), &kChanging, 8);
+    } else {
+      SignSegment(job, dst_row, y, s, avx2);
+    }
+  }
+}
+
+// Whether segment s of the source row, converted, has the signature `sig` (not 0 or kChanging).
+template <typename Conv>
+inline bool SourceHasSig(const CaptureJob& job, const uint8_t* src_row, uint32_t s, uint64_t sig, bool avx2) {
+  const uint32_t x = s * job.sig_segment;
+  const uint32_t n = x + job.sig_segment < job.width ? job.sig_segment : job.width - x;
+  const uint64_t at = static_cast<uint64_t>(x) * Conv::kBpp;
+  return PixelSig<Conv>(src_row + at, n, static_cast<uint64_t>(job.width) * Conv::kBpp - at, avx2) == sig;
+}
+
+// Row y of a non-full pass with source signatures: segments whose source still has their
+// signature are left alone (the surface is not read), runs of the others go to UpdateSegments.
+template <typename Conv>
+void UpdateRowWithSigs(const CaptureJob& job, const uint8_t* src_row, uint8_t* dst_row, TileBox* boxes, uint32_t y,
+                       uint32_t row, bool avx2) {
+  constexpr uint32_t kNoRun = 0xffffffffu;
+  uint32_t run = kNoRun;  // first segment of the run being collected
+  for (uint32_t s = 0; s < job.sig_segs_x; s++) {
+    const uint64_t sig = LoadSig(job, y, s);
+    if (sig <= kChanging || !SourceHasSig<Conv>(job, src_row, s, sig, avx2)) {
+      if (run == kNoRun) run = s;
+      continue;
+    }
+    if (run != kNoRun) UpdateSegments<Conv>(job, src_row, dst_row, boxes, y, row, run, s, avx2);
+    run = kNoRun;
+  }
+  if (run != kNoRun) UpdateSegments<Conv>(job, src_row, dst_row, boxes, y, row, run, job.sig_segs_x, avx2);
+}
+
 template <typename Conv>
 uint32_t CaptureWith(const CaptureJob& job) {
   const uint32_t tile = job.tile_size;
   const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
-  const bool avx2 = CpuHasAvx2();
+  const bool avx2 = CpuHasAvx2() && !job.portable;
   if (job.full) {
     for (uint32_t y = 0; y < job.height; y++) {
       const uint8_t* src_row = SourceRow<Conv>(job, y);
@@ -558,10 +818,14 @@ uint32_t CaptureWith(const CaptureJob& job) {
 #if VGPU_HAVE_AVX2
       if (avx2) {
         ConvertRowAvx2<Conv>(src_row, dst_row, job.width);
-        continue;
-      }
+      } else
 #endif
-      ConvertRow<Conv>(src_row, dst_row, job.width);
+      {
+        ConvertRow<Conv>(src_row, dst_row, job.width);
+      }
+      if (job.src_sigs != nullptr) {
+        for (uint32_t s = 0; s < job.sig_segs_x; s++) SignSegment(job, dst_row, y, s, avx2);
+      }
     }
     if (job.seg_hashes != nullptr) HashSegments(job, 0, job.height, nullptr);
     const uint64_t count = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
@@ -579,17 +843,15 @@ uint32_t CaptureWith(const CaptureJob& job) {
     for (uint32_t y = ty * tile; y < y_end; y++) {
       const uint8_t* src_row = SourceRow<Conv>(job, y);
       uint8_t* dst_row = job.surface + y * dst_stride;
-      if (job.old_rows != nullptr && y % job.old_row_step == 0) {
+      if (job.old_rows != nullptr && y % job.old_row_step == 0 && job.src_sigs == nullptr) {
         std::memcpy(job.old_rows + static_cast<uint64_t>(y / job.old_row_step) * dst_stride, dst_row, dst_stride);
       }
       const uint32_t row = y - ty * tile;
-#if VGPU_HAVE_AVX2
-      if (avx2) {
-        UpdateRowAvx2<Conv>(src_row, dst_row, job.width, tile, boxes.data(), row);
-        continue;
+      if (job.src_sigs != nullptr) {
+        UpdateRowWithSigs<Conv>(job, src_row, dst_row, boxes.data(), y, row, avx2);
+      } else {
+        UpdateRange<Conv>(src_row, dst_row, 0, job.width, tile, boxes.data(), row, avx2);
       }
-#endif
-      UpdateRowBaseline<Conv>(src_row, dst_row, job.width, tile, boxes.data(), row);
     }
     uint32_t band_count = 0;
     for (uint32_t tx = 0; tx < job.tiles_x; tx++) {

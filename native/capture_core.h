@@ -36,7 +36,9 @@ struct CaptureJob {
   bool hash_all_segments = false;
   // old_rows: ceil(height/old_row_step) surface rows; before a (non-full) pass overwrites row
   // y = k*old_row_step it is copied to old_rows + k*width*4, so moves can be checked against the
-  // previous frame's real pixels. nullptr = none.
+  // previous frame's real pixels. With src_sigs only the segments compared are copied: a segment
+  // whose value is not 1 after the pass did not change in that row, so the surface holds its old
+  // pixels. nullptr = none.
   uint8_t* old_rows = nullptr;
   uint32_t old_row_step = 8;
   // Exact damage: tiles_x*tiles_y*4 bytes, per tile x0,y0,x1,y1 (tile-local, x1/y1 exclusive) of
@@ -44,7 +46,23 @@ struct CaptureJob {
   // full. Tile sizes above 255 do not fit a byte: then all 0 (a dirty tile without bounds means
   // the whole tile). nullptr = not wanted.
   uint8_t* bounds = nullptr;
+  // Source signatures: src_sigs holds height*sig_segs_x u64 (any alignment), [y*sig_segs_x + s]
+  // for row y, pixels [s*sig_segment, (s+1)*sig_segment) clipped to the width: 0 = unknown,
+  // 1 = changed in the last pass, else a signature (a 64-bit hash) of the canonical pixels the
+  // surface holds there. The non-full pass skips a segment whose source, converted, has its
+  // signature (the surface is not read); it converts, compares and stores the others as without
+  // signatures, then signs those that did not change in this row (from the surface) and marks
+  // the others 1. The full pass signs every segment. The caller zeroes them whenever the surface
+  // changes otherwise. sig_segment is a multiple of tile_size, at most kMaxSigSegment. nullptr = none.
+  uint8_t* src_sigs = nullptr;
+  uint32_t sig_segment = 0;
+  uint32_t sig_segs_x = 0;
+  // Run the portable kernels even where the CPU has AVX2 (tests compare the two).
+  bool portable = false;
 };
+
+// Widest source-signature segment in pixels (the hash's keys cover 16 stripes of 16 pixels).
+constexpr uint32_t kMaxSigSegment = 256;
 
 // Returns the number of dirty tiles. Geometry must already be validated.
 uint32_t RunCapture(const CaptureJob& job);

@@ -72,6 +72,9 @@ export interface CaptureProbe {
  * column tx; rewritten for dirty tiles (every tile when `full`), the others keep their value.
  * oldRows (optional): ceil(height/oldRowStep) rows; before a non-full pass overwrites surface row
  * k*oldRowStep it copies that row to oldRows row k (the previous frame's real pixels, sampled).
+ * With SourceSigs only the segments compared are copied: where a segment's value is not 1 after
+ * the pass it did not change in that row, and its old pixels are the surface's (KeptRows in
+ * src/surface/scroll.ts reads them so).
  */
 export interface CaptureHistory {
   segmentHashes: Uint8Array;
@@ -80,6 +83,25 @@ export interface CaptureHistory {
   oldRows?: Uint8Array;
   /** 1..256, required with oldRows */
   oldRowStep?: number;
+}
+
+/**
+ * Source signatures for the non-full pass, buffer owned by the caller: one u64 per row and
+ * segment of `segmentWidth` pixels, [y*ceil(width/segmentWidth) + s]: 0 = unknown, 1 = changed in
+ * the last pass, else a hash of the pixels the surface holds there. A segment whose source,
+ * converted, hashes to its signature is skipped without reading the surface; the others are
+ * compared as without signatures (the same dirty tiles and bounds), then signed from the surface
+ * unless they changed. A full pass signs every segment. Zero them whenever the surface changes
+ * otherwise (a new surface, pixels drawn into it, a capture without them), and now and then
+ * anyway: a hash collision would hide a change until that segment changes again.
+ */
+export interface SourceSigs {
+  /** height × ceil(width / segmentWidth) × 8 bytes */
+  sigs: Uint8Array;
+  /** a multiple of the tile size, at most 256 */
+  segmentWidth: number;
+  /** Run the portable kernels even where the CPU has AVX2 (tests: both must agree). */
+  portableKernels?: boolean;
 }
 
 /** A shared, read-write mapping of a whole file (or later a device region). */
@@ -250,11 +272,11 @@ export interface NativeAddon {
    * Rejects with code 'EINVAL' for bad geometry (one-line message naming the field; checked
    * before any read), 'EBADF' for a closed mapping, 'SIGBUS' if the mapping vanished mid-read.
    * Limits: width/height 1..16384, width*Bpp <= stride <= 1 MiB, tileSize 8..256.
-   * With `probe` (ignored when `full`): see CaptureProbe.
+   * With `probe` (ignored when `full`): see CaptureProbe. With `sourceSigs`: see SourceSigs.
    */
-  capture(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory): Promise<CaptureResult>;
+  capture(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory, sourceSigs?: SourceSigs): Promise<CaptureResult>;
   /** Synchronous twin of capture() for tests and benchmarks. */
-  captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory): CaptureResult;
+  captureSync(mapping: NativeMapping, plane: PlaneGeometry, surface: Buffer, tileSize: number, full: boolean, probe?: CaptureProbe, history?: CaptureHistory, sourceSigs?: SourceSigs): CaptureResult;
   /**
    * Gives the memory of an encoder's output Buffer (rawEncode, zrleEncode) back to the native
    * pool now, instead of when the GC collects it: its ArrayBuffer is detached, so every view of

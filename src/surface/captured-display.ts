@@ -1,7 +1,7 @@
 // The Display clients see: owns the canonical surface, pulls frames from a source while
 // some client wants one, captures them natively and announces damage and mode changes.
 import { EventEmitter } from 'node:events';
-import { native, type CaptureHistory, type NativeMapping, type PlaneGeometry } from '../native.js';
+import { native, type CaptureHistory, type NativeMapping, type PlaneGeometry, type SourceSigs } from '../native.js';
 import type { FrameSource, Logger } from '../source/types.js';
 import type { CursorState, Display, ResizeAnswer } from '../server/display.js';
 import { compareCursor, hasCursor } from '../source/cursor.js';
@@ -12,6 +12,7 @@ import { FlipCadence } from './cadence.js';
 import { renderNoSignal } from './no-signal.js';
 import { ScrollDetector, verifyMoves, type Move } from './scroll.js';
 import { SurfaceBuffers } from './surface-buffers.js';
+import { SourceSignatures } from './source-sigs.js';
 
 /** While idle, each tick looks at every PROBE_ROW_STEP-th row only (rotating), so any row is seen within this many ticks. */
 export const PROBE_ROW_STEP = 16;
@@ -129,6 +130,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private idleTicks = 0;
   private ticksSinceFullPass = 0;
   private scroll: ScrollHistory | undefined;
+  /** What the capture knows of the surface's segments (forgotten when anything else writes it). */
+  private sigs: SourceSignatures;
   /** Time the last scroll detection took (ms), for benchmarks. */
   lastDetectMs = 0;
   /** Frames captured since start (for tests and stats). */
@@ -149,6 +152,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     this.grid = new TileGrid(w, h, this.tileSize);
     this.buffers = new SurfaceBuffers({ data: Buffer.alloc(w * h * 4), width: w, height: h }, this.grid);
     this.rowSigs = Buffer.alloc(h * 8);
+    this.sigs = new SourceSignatures(w, h, this.tileSize);
     if (opts.scrollDetection !== false) this.scroll = new ScrollHistory(this.grid);
     if (opts.resize) this.requestResize = opts.resize;
   }
@@ -273,7 +277,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
     if (history && step === 'detect' && !full) history.prev.set(history.cur);
     // Up to 1080p the pass runs right here: it takes about as long (0.5 ms) as the thread pool's
     // round trip adds to every frame's latency (about 1 ms here, more in a loaded VM).
-    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full, step)] as const;
+    const sigs = this.sigsFor(plane).forPass();
+    const args = [mapping, plane, target, this.tileSize, full, undefined, history?.forCapture(full, step), sigs] as const;
     const result = plane.stride * plane.height <= SYNC_CAPTURE_MAX_BYTES ? native.captureSync(...args) : await native.capture(...args);
     this.captures++;
     this.ticksSinceFullPass = 0;
@@ -294,7 +299,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     // The target is the surface now (moves are checked against it).
     this.buffers.present(target, result.dirty);
     const changed = result.dirtyCount > 0;
-    const moves = changed && !full && history && step === 'detect' ? this.findMoves(result.dirty, history) : [];
+    const moves = changed && !full && history && step === 'detect' ? this.findMoves(result.dirty, history, sigs) : [];
     // A capture that changed nothing kept what the hashes say (a rehash renewed them anyway).
     if (history && !full && (changed || step === 'rehash')) history.pacing.record(step, result.dirtyCount / (this.grid.tilesX * this.grid.tilesY), moves.length);
     if (!changed) return false;
@@ -312,11 +317,20 @@ export class CapturedDisplay extends EventEmitter implements Display {
     return this.scroll;
   }
 
-  /** Vertical moves that explain dirty tiles, checked against the previous frame's kept rows. */
-  private findMoves(dirty: Uint8Array, history: ScrollHistory): Move[] {
+  /**
+   * The source signatures for a capture of `plane`: new for a new size. They hash the converted
+   * pixels, so a flip to another buffer, stride or format keeps them.
+   */
+  private sigsFor(plane: PlaneGeometry): SourceSignatures {
+    if (this.sigs.width !== plane.width || this.sigs.height !== plane.height) this.sigs = new SourceSignatures(plane.width, plane.height, this.tileSize);
+    return this.sigs;
+  }
+
+  /** Vertical moves that explain dirty tiles, checked against the previous frame's kept rows (and, where the signatures say nothing changed, the surface). */
+  private findMoves(dirty: Uint8Array, history: ScrollHistory, sigs: SourceSigs): Move[] {
     const started = performance.now();
     const found = history.detector.detect(this.grid, dirty, history.prev, history.cur);
-    const moves = found.length ? verifyMoves(found, this.surface, history.oldRows, OLD_ROW_STEP) : found;
+    const moves = found.length ? verifyMoves(found, this.surface, history.oldRows, OLD_ROW_STEP, sigs) : found;
     this.lastDetectMs = performance.now() - started;
     return moves;
   }
@@ -362,6 +376,7 @@ export class CapturedDisplay extends EventEmitter implements Display {
     data.copy(target);
     this.buffers.present(target, undefined);
     this.rowSigs.fill(0);
+    this.sigs.forget();
     this.wanted = false;
     this.emit('damage', this.grid.newBitmap(1), [], undefined); // no bounds: whole tiles
     return true;

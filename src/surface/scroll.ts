@@ -10,6 +10,7 @@
 // a scroll moves many columns alike and goes on for many frames.
 import type { Rect } from '../rfb/encodings/types.js';
 import type { TileGrid } from './dirty.js';
+import type { SourceSigs } from '../native.js';
 
 /** Destination rect whose pixels are the previous frame's pixels at (x, y + dy). */
 export interface Move extends Rect {
@@ -280,17 +281,34 @@ function overlaps(a: Rect, b: Rect): boolean {
 /**
  * Drops moves that real pixels contradict (a hash collision): rows of each move's source that
  * `oldRows` kept (every `step`-th row of the previous frame) must equal the destination rows of
- * the new `surface`.
+ * the new `surface`. With the capture's source signatures (`sigs`, after the capture) only the
+ * segments it compared were kept: a segment whose value is not 1 did not change in that row, so
+ * its old pixels are read from the surface (see CaptureHistory).
  */
-export function verifyMoves(moves: Move[], surface: { data: Buffer; width: number }, oldRows: Buffer, step: number): Move[] {
+export function verifyMoves(
+  moves: Move[],
+  surface: { data: Buffer; width: number },
+  oldRows: Buffer,
+  step: number,
+  sigs?: Pick<SourceSigs, 'sigs' | 'segmentWidth'>,
+): Move[] {
   const rowBytes = surface.width * 4;
+  const segment = sigs?.segmentWidth ?? surface.width;
+  const segments = Math.ceil(surface.width / segment);
+  const values = sigs && new DataView(sigs.sigs.buffer, sigs.sigs.byteOffset, sigs.sigs.byteLength);
+  const changed = (y: number, s: number) => !values || (values.getUint32((y * segments + s) * 8, true) === 1 && values.getUint32((y * segments + s) * 8 + 4, true) === 0);
   return moves.filter((m) => {
-    const x0 = m.x * 4, x1 = (m.x + m.w) * 4;
     const first = Math.ceil((m.y + m.dy) / step) * step;
     for (let src = first; src < m.y + m.dy + m.h; src += step) {
-      const old = oldRows.subarray((src / step) * rowBytes + x0, (src / step) * rowBytes + x1);
       const dstAt = (src - m.dy) * rowBytes;
-      if (!old.equals(surface.data.subarray(dstAt + x0, dstAt + x1))) return false;
+      // Runs of segments whose old pixels are in the same place, each compared in one go.
+      for (let x = m.x, end: number; x < m.x + m.w; x = end) {
+        const kept = changed(src, Math.floor(x / segment));
+        end = Math.min(m.x + m.w, (Math.floor(x / segment) + 1) * segment);
+        while (end < m.x + m.w && changed(src, end / segment) === kept) end = Math.min(m.x + m.w, end + segment);
+        const old = kept ? oldRows.subarray((src / step) * rowBytes + x * 4, (src / step) * rowBytes + end * 4) : surface.data.subarray(src * rowBytes + x * 4, src * rowBytes + end * 4);
+        if (!old.equals(surface.data.subarray(dstAt + x * 4, dstAt + end * 4))) return false;
+      }
     }
     return true;
   });

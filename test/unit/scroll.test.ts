@@ -6,12 +6,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { native, type NativeMapping, type PlaneGeometry } from '../../src/native.js';
+import { native, type NativeMapping, type PlaneGeometry, type SourceSigs } from '../../src/native.js';
 import { TileGrid } from '../../src/surface/dirty.js';
 import { ScrollDetector, verifyMoves, type Move } from '../../src/surface/scroll.js';
 import type { Rect } from '../../src/rfb/encodings/types.js';
 import { ScrollScene } from '../helpers/scroll-frames.js';
 import { CapturedDisplay } from '../../src/surface/captured-display.js';
+import { SourceSignatures } from '../../src/surface/source-sigs.js';
 
 const XRGB8888 = 0x34325258;
 const OLD_ROW_STEP = 8;
@@ -33,10 +34,11 @@ interface Step {
   prev: Uint32Array;
   cur: Uint32Array;
   oldRows: Buffer;
+  sigs: SourceSigs | undefined;
 }
 
-/** Captures `a` (full), then `b` (incremental, with history); returns the detected moves. */
-function captureStep(width: number, height: number, a: Buffer, b: Buffer, tileSize: number, detector = new ScrollDetector()): Step {
+/** Captures `a` (full), then `b` (incremental, with history, and source signatures when `withSigs`); returns the detected moves. */
+function captureStep(width: number, height: number, a: Buffer, b: Buffer, tileSize: number, detector = new ScrollDetector(), withSigs = false): Step {
   const path = join(dir, `frames-${files++}.bin`);
   writeFileSync(path, Buffer.concat([a, b]));
   const mapping = new native.Mapping(path);
@@ -48,13 +50,14 @@ function captureStep(width: number, height: number, a: Buffer, b: Buffer, tileSi
   const hashes = Buffer.from(cur.buffer);
   const oldRows = Buffer.alloc(Math.ceil(height / OLD_ROW_STEP) * width * 4);
   const surface = Buffer.alloc(width * height * 4);
-  native.captureSync(mapping, plane(0), surface, tileSize, true, undefined, { segmentHashes: hashes });
+  const sigs = withSigs ? new SourceSignatures(width, height, tileSize).forPass() : undefined;
+  native.captureSync(mapping, plane(0), surface, tileSize, true, undefined, { segmentHashes: hashes }, sigs);
   const before = Buffer.from(surface);
   prev.set(cur);
-  const result = native.captureSync(mapping, plane(1), surface, tileSize, false, undefined, { segmentHashes: hashes, oldRows, oldRowStep: OLD_ROW_STEP });
+  const result = native.captureSync(mapping, plane(1), surface, tileSize, false, undefined, { segmentHashes: hashes, oldRows, oldRowStep: OLD_ROW_STEP }, sigs);
   const found = detector.detect(grid, result.dirty, prev, cur);
-  const moves = verifyMoves(found, { data: surface, width }, oldRows, OLD_ROW_STEP);
-  return { grid, before, after: Buffer.from(surface), dirty: result.dirty, found, moves, prev, cur, oldRows };
+  const moves = verifyMoves(found, { data: surface, width }, oldRows, OLD_ROW_STEP, sigs);
+  return { grid, before, after: Buffer.from(surface), dirty: result.dirty, found, moves, prev, cur, oldRows, sigs };
 }
 
 /** What a client holding `fb` has after the CopyRects, applied one after the other. */
@@ -187,6 +190,53 @@ describe('scroll detection on captured frames', () => {
     const found = new ScrollDetector().detect(grid, step.dirty, forged, step.cur);
     expect(found.length).toBeGreaterThan(0);
     expect(verifyMoves(found, { data: step.after, width: 640 }, step.oldRows, OLD_ROW_STEP)).toEqual([]);
+  });
+
+  describe('with source signatures (rows kept only where the capture compared them)', () => {
+    for (const c of cases) {
+      it(`${c.name}: the same moves as without`, () => {
+        const scene = new ScrollScene(c.width, c.height, c.window, 3);
+        const plain = captureStep(c.width, c.height, scene.frame(100), scene.frame(100 + c.d), c.tile);
+        const signed = captureStep(c.width, c.height, scene.frame(100), scene.frame(100 + c.d), c.tile, new ScrollDetector(), true);
+        expect(signed.after.equals(plain.after)).toBe(true);
+        expect(signed.found).toEqual(plain.found);
+        expect(signed.moves).toEqual(plain.moves);
+        expectExact(signed, c.width);
+      });
+    }
+
+    /** Frame b = frame a with the static rows [from, from + h) copied to rows [to, to + h), columns [x, x + w). */
+    function copiedBlock(x: number, w: number, from: number, to: number, h: number) {
+      const width = 640, height = 480;
+      const a = new ScrollScene(width, height, { x: 0, y: 0, w: width, h: height }, 11).frameWords(0);
+      const b = new Uint32Array(a);
+      for (let j = 0; j < h; j++) b.copyWithin((to + j) * width + x, (from + j) * width + x, (from + j) * width + x + w);
+      return captureStep(width, height, Buffer.from(a.buffer), Buffer.from(b.buffer), 32, new ScrollDetector(), true);
+    }
+
+    it('a move out of rows that did not change is checked against the surface there (nothing was kept)', () => {
+      // Rows 40..119 stay; rows 300..379 get a copy of them (columns 64..447): the move dy = -260.
+      const step = copiedBlock(64, 384, 40, 300, 80);
+      // Nothing was kept of the unchanged source rows…
+      const kept = step.oldRows.subarray((40 / OLD_ROW_STEP) * 640 * 4, (120 / OLD_ROW_STEP) * 640 * 4);
+      expect(kept.every((b) => b === 0)).toBe(true);
+      // …yet the true move passes (and so does a part of it) and one a row off does not.
+      const move: Move = { x: 64, y: 300, w: 384, h: 80, dy: -260 };
+      const args = [{ data: step.after, width: 640 }, step.oldRows, OLD_ROW_STEP, step.sigs] as const;
+      expect(verifyMoves([move], ...args)).toEqual([move]);
+      expect(verifyMoves([{ ...move, x: 65, w: 383 }], ...args).length).toBe(1);
+      expect(verifyMoves([{ ...move, dy: -259 }], ...args)).toEqual([]);
+      expectExact({ ...step, moves: verifyMoves([move], ...args) }, 640);
+    });
+
+    it('a move out of rows that changed is checked against the kept rows, not the new surface', () => {
+      // Rows 300..379 (columns 64..447) are overwritten by rows 40..119: their old pixels are only in oldRows.
+      const step = copiedBlock(64, 384, 40, 300, 80);
+      // A claim that rows 300..379's old content moved up to 100..179: the new surface at 300..379
+      // would agree with itself, the kept old rows must not.
+      const fake: Move = { x: 64, y: 100, w: 384, h: 80, dy: 200 };
+      expect(verifyMoves([fake], { data: step.after, width: 640 }, step.oldRows, OLD_ROW_STEP, step.sigs)).toEqual([]);
+    });
   });
 
   it('keeps scrolling: offsets of the last frame are tried first and still exact', () => {
