@@ -489,22 +489,6 @@ inline const uint8_t* SourceRow(const CaptureJob& job, uint32_t y) {
   return job.scratch;
 }
 
-// Segment hashes of surface rows [y0, y1) for the tile columns marked in cols (all when cols is nullptr).
-inline void HashSegments(const CaptureJob& job, uint32_t y0, uint32_t y1, const uint8_t* cols) {
-  const uint32_t tile = job.tile_size;
-  const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
-  for (uint32_t y = y0; y < y1; y++) {
-    const uint8_t* row = job.surface + y * dst_stride;
-    uint8_t* out = job.seg_hashes + static_cast<uint64_t>(y) * job.tiles_x * 8;
-    for (uint32_t tx = 0, x = 0; tx < job.tiles_x; tx++, x += tile) {
-      if (cols != nullptr && !cols[tx]) continue;
-      const uint32_t n = x + tile < job.width ? tile : job.width - x;
-      const uint64_t hash = RowHash(row + static_cast<uint64_t>(x) * 4, static_cast<uint64_t>(n) * 4);
-      std::memcpy(out + static_cast<uint64_t>(tx) * 8, &hash, 8);
-    }
-  }
-}
-
 // Bounds bytes fit tile sizes up to 255; larger tiles get none (all 0 = whole tile).
 constexpr uint32_t kMaxBoundsTile = 255;
 
@@ -730,6 +714,25 @@ inline uint64_t PixelSig(const uint8_t* src, uint32_t n, uint64_t readable, bool
   (void)readable;
 #endif
   return PixelSigPortable<Conv>(src, n);
+}
+
+// Segment hashes of surface rows [y0, y1) for the tile columns marked in cols (all when cols is
+// nullptr): the signatures' hash (AVX2 where the CPU has it; bench capture sigs, 1080p, every
+// pixel changed, with the history: 2.9x -> 2.5x memcpy against RowHash).
+inline void HashSegments(const CaptureJob& job, uint32_t y0, uint32_t y1, const uint8_t* cols) {
+  const uint32_t tile = job.tile_size;
+  const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
+  const bool avx2 = CpuHasAvx2();
+  for (uint32_t y = y0; y < y1; y++) {
+    const uint8_t* row = job.surface + y * dst_stride;
+    uint8_t* out = job.seg_hashes + static_cast<uint64_t>(y) * job.tiles_x * 8;
+    for (uint32_t tx = 0, x = 0; tx < job.tiles_x; tx++, x += tile) {
+      if (cols != nullptr && !cols[tx]) continue;
+      const uint32_t n = x + tile < job.width ? tile : job.width - x;
+      const uint64_t hash = PixelSig<FromXRGB8888>(row + static_cast<uint64_t>(x) * 4, n, static_cast<uint64_t>(n) * 4, avx2);
+      std::memcpy(out + static_cast<uint64_t>(tx) * 8, &hash, 8);
+    }
+  }
 }
 
 inline uint8_t* SigAt(const CaptureJob& job, uint32_t y, uint32_t s) {
