@@ -6,6 +6,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { native, type CaptureHistory, type PlaneGeometry, type SourceSigs } from '../src/native.js';
 import { Fourcc, bytesPerPixel, type FourccName } from '../src/surface/fourcc.js';
+import { xorshift } from '../test/helpers/random.js'; // a fixed sequence for a fixed seed
 
 const SIZES: [number, number][] = [
   [1920, 1080],
@@ -27,11 +28,9 @@ function timeMs(fn: () => void): number {
 /** Two frames whose every pixel differs (frame 1 = frame 0 with every byte inverted). */
 function writeFrames(path: string, frameBytes: number): void {
   const data = Buffer.alloc(frameBytes * 2);
-  let s = 0x9e3779b9;
+  const next = xorshift(0x9e3779b9);
   for (let i = 0; i < frameBytes; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
+    const s = next();
     data[i] = s & 0xff;
     data[frameBytes + i] = ~s & 0xff;
   }
@@ -160,13 +159,8 @@ function sigModes(): Mode[] {
 function writeChangeFrames(path: string, width: number, height: number, bpp: number, change: Change): void {
   const frameBytes = width * height * bpp;
   const data = Buffer.alloc(frameBytes * 2);
-  let s = 0x2545f491;
-  for (let i = 0; i < frameBytes; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    data[i] = s & 0xff;
-  }
+  const next = xorshift(0x2545f491);
+  for (let i = 0; i < frameBytes; i++) data[i] = next() & 0xff;
   data.copy(data, frameBytes, 0, frameBytes);
   const area = change.area === 'all' ? { x: 0, y: 0, w: width, h: height } : change.area;
   if (area) {

@@ -1,27 +1,17 @@
 // capture() result.bounds: per dirty tile, the bounding box of the pixels that changed. The
 // expected boxes come from comparing the surface before and after the capture pixel by pixel
 // (so they hold for every fourcc without knowing its conversion).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { native, type NativeMapping, type PlaneGeometry } from '../../src/native.js';
+import { describe, expect, it } from 'vitest';
+import { native, type PlaneGeometry } from '../../src/native.js';
 import { Fourcc, bytesPerPixel, type FourccName } from '../../src/surface/fourcc.js';
 import { CapturedDisplay } from '../../src/surface/captured-display.js';
 import { TileBounds } from '../../src/surface/dirty.js';
 import type { Frame, FrameSource } from '../../src/source/types.js';
 import type { Move } from '../../src/surface/scroll.js';
 import { xorshift } from '../helpers/random.js';
+import { mappedBytesFactory } from '../helpers/mapped-bytes.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'vgpu-bounds-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let fileCount = 0;
-
-function mapBytes(bytes: Uint8Array): NativeMapping {
-  const path = join(dir, `plane-${fileCount++}.bin`);
-  writeFileSync(path, bytes);
-  return new native.Mapping(path);
-}
+const mapBytes = mappedBytesFactory('vgpu-bounds-');
 
 /** Per tile [x0, y0, x1, y1] (tile-local, exclusive ends) of pixels that differ between a and b; zeros when none. */
 function expectedBounds(a: Buffer, b: Buffer, width: number, height: number, tile: number): Uint8Array {

@@ -3,24 +3,14 @@
 // surface is a full pass of the same frame into a fresh buffer. Signatures vouch for the surface,
 // so a surface changed behind them stays wrong until they are zeroed, and a planted collision
 // lasts only until the periodic refresh (SourceSignatures).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { native, type CaptureResult, type NativeMapping, type PlaneGeometry, type SourceSigs } from '../../src/native.js';
 import { Fourcc, bytesPerPixel, type FourccName } from '../../src/surface/fourcc.js';
 import { SIG_REFRESH_MS, SIG_REFRESH_PASSES, SourceSignatures } from '../../src/surface/source-sigs.js';
 import { xorshift } from '../helpers/random.js';
+import { mappedBytesFactory } from '../helpers/mapped-bytes.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'vgpu-sigs-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let fileCount = 0;
-
-function mapBytes(bytes: Uint8Array): NativeMapping {
-  const path = join(dir, `plane-${fileCount++}.bin`);
-  writeFileSync(path, bytes);
-  return new native.Mapping(path);
-}
+const mapBytes = mappedBytesFactory('vgpu-sigs-');
 
 function newSigs(width: number, height: number, segmentWidth: number, portableKernels?: boolean): SourceSigs {
   return { sigs: Buffer.alloc(height * Math.ceil(width / segmentWidth) * 8), segmentWidth, ...(portableKernels ? { portableKernels } : {}) };
