@@ -729,7 +729,9 @@ inline void HashSegments(const CaptureJob& job, uint32_t y0, uint32_t y1, const 
     for (uint32_t tx = 0, x = 0; tx < job.tiles_x; tx++, x += tile) {
       if (cols != nullptr && !cols[tx]) continue;
       const uint32_t n = x + tile < job.width ? tile : job.width - x;
-      const uint64_t hash = PixelSig<FromXRGB8888>(row + static_cast<uint64_t>(x) * 4, n, static_cast<uint64_t>(n) * 4, avx2);
+      // PixelSig's keys cover kMaxSigSegment pixels (tiles are at most that: capture.cc's kMaxTile).
+      const uint64_t hash = n <= kMaxSigSegment ? PixelSig<FromXRGB8888>(row + static_cast<uint64_t>(x) * 4, n, static_cast<uint64_t>(n) * 4, avx2)
+                                                : RowHash(row + static_cast<uint64_t>(x) * 4, static_cast<uint64_t>(n) * 4);
       std::memcpy(out + static_cast<uint64_t>(tx) * 8, &hash, 8);
     }
   }
