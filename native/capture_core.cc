@@ -737,6 +737,19 @@ inline void HashSegments(const CaptureJob& job, uint32_t y0, uint32_t y1, const 
   }
 }
 
+// A whole row's signature: its segments' signatures chained. The same value for a source row
+// converted by Conv and for the surface row holding those pixels (X bits do not count).
+template <typename Conv>
+uint64_t RowSig(const uint8_t* src, uint32_t width, uint64_t readable, bool avx2) {
+  uint64_t h = 0x9E3779B185EBCA87ull ^ width;
+  for (uint32_t x = 0; x < width; x += kMaxSigSegment) {
+    const uint32_t n = width - x < kMaxSigSegment ? width - x : kMaxSigSegment;
+    const uint64_t at = static_cast<uint64_t>(x) * Conv::kBpp;
+    h = Fold64(h ^ PixelSig<Conv>(src + at, n, readable - at, avx2), 0xC2B2AE3D27D4EB4Full);
+  }
+  return h <= kChanging ? h + 2 : h;  // never 0 (unknown)
+}
+
 inline uint8_t* SigAt(const CaptureJob& job, uint32_t y, uint32_t s) {
   return job.src_sigs + (static_cast<uint64_t>(y) * job.sig_segs_x + s) * 8;
 }
@@ -888,6 +901,7 @@ inline bool RowEquals(const uint8_t* src, const uint8_t* dst, uint32_t n) {
 
 template <typename Conv>
 bool ProbeWith(const CaptureJob& job) {
+  const bool avx2 = CpuHasAvx2();
   const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
   const uint64_t row_bytes = static_cast<uint64_t>(job.width) * Conv::kBpp;
   for (uint32_t y = job.phase; y < job.height; y += job.row_step) {
@@ -901,11 +915,14 @@ bool ProbeWith(const CaptureJob& job) {
     uint8_t* sig_at = job.row_sigs + static_cast<uint64_t>(y) * 8;
     uint64_t sig;
     std::memcpy(&sig, sig_at, 8);
-    const uint64_t hash = RowHash(src_row, row_bytes);
-    if (sig == hash) continue;
-    // Unknown or stale (e.g. only ignored X bits moved): the surface decides.
-    if (!RowEquals<Conv>(src_row, job.surface + y * dst_stride, job.width)) return true;
-    std::memcpy(sig_at, &hash, 8);
+    if (sig == RowSig<Conv>(src_row, job.width, row_bytes, avx2)) continue;
+    // Unknown or stale: the surface decides.
+    const uint8_t* surface_row = job.surface + y * dst_stride;
+    if (!RowEquals<Conv>(src_row, surface_row, job.width)) return true;
+    // Signed from the surface, not from the source hashed above: the guest may have written the
+    // row in between, and a signature must vouch for what the surface holds.
+    const uint64_t held = RowSig<FromXRGB8888>(surface_row, job.width, dst_stride, avx2);
+    std::memcpy(sig_at, &held, 8);
   }
   return false;
 }

@@ -69,9 +69,9 @@ uint32_t RunCapture(const CaptureJob& job);
 
 // A cheap idle check (x11vnc-style) used when job.row_sigs is set and job.full
 // is false: looks at rows phase, phase+row_step, ... only. A row counts as
-// unchanged when its source bytes hash to row_sigs[y] (0 = unknown), or else
-// when it converts to exactly what the surface holds; the hash is then
-// remembered, so an idle probe reads source rows only. Never writes the
+// unchanged when its source, converted, hashes to row_sigs[y] (0 = unknown), or
+// else when it converts to exactly what the surface holds; the surface row's
+// hash is then remembered, so an idle probe reads source rows only. Never writes the
 // surface. The caller zeroes row_sigs whenever the surface's pixels change
 // (a full pass that found changes, a new mode, anything drawn into it):
 // a remembered hash vouches for the surface as it was.

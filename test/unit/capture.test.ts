@@ -454,14 +454,28 @@ describe('idle probe', () => {
     mapping.close();
   });
 
-  it('a stale hash (only the ignored X byte moved) falls back to the surface, which says unchanged', () => {
+  it('a change of the ignored X byte only keeps the row\'s hash: the surface is not consulted', () => {
     const { mapping, surface, rowSigs } = setup();
     native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
     const old = sigOf(rowSigs, 10);
+    expect(old).not.toBe(0n);
     mapping.writeU32(10 * width * 4, (mapping.readU32(10 * width * 4) ^ 0xff000000) >>> 0);
+    // Were the surface asked, this would count as a change: the hash vouches for it instead.
+    surface.writeUInt32LE(surface.readUInt32LE(10 * width * 4) ^ 0x00ffffff, 10 * width * 4);
     const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
     expect([r.probeOnly, r.probeChanged]).toEqual([true, false]);
-    expect(sigOf(rowSigs, 10)).not.toBe(old);
+    expect(sigOf(rowSigs, 10)).toBe(old);
+    mapping.close();
+  });
+
+  it('a stale hash is replaced by the row\'s own once the surface says the row is unchanged', () => {
+    const { mapping, surface, rowSigs } = setup();
+    native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
+    const good = sigOf(rowSigs, 10);
+    rowSigs.writeBigUInt64LE(0x1234567890abcdefn, 10 * 8); // a hash of something else
+    const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
+    expect([r.probeOnly, r.probeChanged]).toEqual([true, false]);
+    expect(sigOf(rowSigs, 10)).toBe(good);
     mapping.close();
   });
 
