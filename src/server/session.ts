@@ -698,10 +698,11 @@ export class ClientSession extends EventEmitter {
     const wantsPixels = this.requestOutstanding || this.continuousOn;
 
     if (this.resizeDue && wantsPixels) {
+      const serverAnswerOwed = this.extAnswers.some((a) => a.reason === DesktopSizeReason.Server);
       const noData = this.takeNoDataRects(wantsPixels);
       // The new size goes alone (REFERENCE §5); the whole new surface follows as pending.
       if (!this.caps.extendedDesktopSize) noData.unshift(W.desktopSizeRect(width, height));
-      else if (!this.extAnswers.some((a) => a.reason === DesktopSizeReason.Server))
+      else if (!serverAnswerOwed)
         noData.unshift(W.extendedDesktopSizeRect(DesktopSizeReason.Server, DesktopSizeStatus.Ok, width, height));
       this.sendUpdate(noData, []);
       this.resizeDue = false;
@@ -855,6 +856,7 @@ export class ClientSession extends EventEmitter {
     const { width, height } = this.display.surface;
     const noData: Buffer[] = [];
     for (const a of this.extAnswers) noData.push(W.extendedDesktopSizeRect(a.reason, a.status, width, height));
+    this.extAnswers = [];
     // Confirmations ride on a requested update; only SetDesktopSize answers go unasked.
     if (this.qemuKeyAckDue && wantsPixels) {
       noData.push(W.qemuExtendedKeyEventRect());
@@ -950,7 +952,6 @@ export class ClientSession extends EventEmitter {
    * lacks LastRect). `pixelRects` has one entry per rectangle.
    */
   private sendUpdate(noData: Buffer[], pixelRects: Buffer[][]): void {
-    this.extAnswers = [];
     const all: Buffer[][] = [...noData.map((b) => [b]), ...pixelRects];
     const out: Buffer[] = [];
     if (all.length > MAX_RECTS_PER_UPDATE && this.caps.lastRect) {

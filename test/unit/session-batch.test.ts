@@ -159,6 +159,56 @@ describe('ClientSession with an encoder that works off the JS thread', () => {
   });
 });
 
+/** Reads Raw and ExtendedDesktopSize rects; sends SetDesktopSize. */
+class LayoutClient extends Client {
+  setDesktopSize(w: number, h: number): void {
+    const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
+    this.send([251, 0, ...u16(w), ...u16(h), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, ...u16(w), ...u16(h), 0, 0, 0, 0]);
+  }
+  /** The next update's rects: ExtendedDesktopSize ones as {reason: x, status: y}. */
+  async rects(): Promise<Array<{ encoding: number; x: number; y: number }>> {
+    const head = await this.read(4);
+    if (head[0] !== 0) throw new Error(`unexpected message ${head[0]}`);
+    const out = [];
+    for (let i = 0; i < head.readUInt16BE(2); i++) {
+      const h = await this.read(12);
+      const r = { x: h.readUInt16BE(0), y: h.readUInt16BE(2), w: h.readUInt16BE(4), h: h.readUInt16BE(6), encoding: h.readInt32BE(8) };
+      if (r.encoding === 0) await this.read(r.w * r.h * 4);
+      else if (r.encoding === -308) {
+        await this.read(16 * (await this.read(4))[0]!);
+        [this.width, this.height] = [r.w, r.h];
+      } else throw new Error(`unexpected encoding ${r.encoding}`);
+      out.push(r);
+    }
+    return out;
+  }
+}
+
+describe('SetDesktopSize while an update is encoded and the mode changes', () => {
+  it('the client still gets the answer to its request (reason 1) besides the server\'s new layout (reason 0)', async () => {
+    const d = new FakeDisplay(64, 64);
+    d.fillPattern(4);
+    server = createServer((socket) => sessions.push(new ClientSession(socket, d, { viewOnly: true, log: () => {} })));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const c = await LayoutClient.connect((server.address() as { port: number }).port);
+    c.socket.setNoDelay(true);
+    await c.handshake();
+    c.setEncodings([SLOW_ENCODING, -308]);
+    c.request(false);
+    await vi.waitFor(() => expect(d.holds).toBe(1), { interval: 1 }); // the batch is running
+    c.setDesktopSize(100, 50);
+    await sleep(10);
+    d.resize(80, 48);
+    const reasons: number[] = [];
+    for (let i = 0; i < 3 && !reasons.includes(1); i++) {
+      for (const r of await c.rects()) if (r.encoding === -308) reasons.push(r.x);
+      c.request(true);
+    }
+    expect(reasons).toContain(1);
+    expect(reasons.filter((r) => r === 0)).toHaveLength(1);
+  });
+});
+
 /** Decodes ZRLE (one zlib stream for the connection) and DesktopSize, message by message. */
 class ZrleClient extends RfbConnection {
   fb = new ClientFramebuffer(1, 1);
