@@ -250,7 +250,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
       const changed = frame.kind === 'no-signal' ? this.showNoSignal(frame.reason, target) : await this.capturePlane(frame.mapping, frame.plane, target);
       return this.pollCursor() || changed;
     } catch (err) {
-      target ??= await this.takeSurface();
+      // A spare already shown may be held by now: draw into a buffer taken anew.
+      if (!target || !this.buffers.writable(target)) target = await this.takeSurface();
       return this.showNoSignal(`capture failed: ${(err as Error).message}`, target);
     } finally {
       this.capturing = false;

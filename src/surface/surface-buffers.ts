@@ -65,6 +65,11 @@ export class SurfaceBuffers {
     return this.taken;
   }
 
+  /** Whether `b` may still be written by the current capture: taken and not yet shown, or the front it writes in place. */
+  writable(b: Buffer): boolean {
+    return b === this.taken || (this.writingFront && b === this.current.data);
+  }
+
   /** Nothing was written into `target` after all. */
   untouched(target: Buffer): void {
     if (this.taken === target) this.taken = undefined;

@@ -150,6 +150,29 @@ describe('CapturedDisplay', () => {
     await display.close();
   });
 
+  it('a failure after the spare became the surface does not draw into it once held (the "no signal" screen waits)', async () => {
+    const f = fileWith(Buffer.alloc(64 * 64 * 4, 0x40));
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(64, 64) })), {
+      name: 't', maxFps: 200, log: () => {},
+    });
+    await display.start();
+    const releaseOld = display.hold()!; // an encoder reads the front: the next frame goes into the spare
+    f.mapping.writeU32(0, 0x00ff0000);
+    let held: Buffer | undefined, snapshot: Buffer | undefined;
+    display.once('damage', () => {
+      display.hold(); // a client starts encoding the new surface ...
+      held = display.surface.data;
+      snapshot = Buffer.from(held);
+      throw new Error('a listener fails'); // ... and something else in the tick fails
+    });
+    display.wantFrame();
+    await sleep(100);
+    expect(held).toBeDefined();
+    expect(held!.equals(snapshot!)).toBe(true);
+    releaseOld();
+    await display.close();
+  });
+
   it('refuses holds while a capture writes the surface, and says when it is free again', async () => {
     const f = fileWith(Buffer.alloc(64 * 32 * 4, 0x10));
     let answer: (() => void) | undefined;
