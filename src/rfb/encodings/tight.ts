@@ -27,6 +27,9 @@ export const ENCODING_TIGHT_PNG = -260;
 export const TIGHT_MAX_WIDTH = 2048;
 /** Pieces are kept to this many pixels (as TigerVNC) so palettes stay local and decoders' buffers small (JPEG: see bigJpegFormat). */
 const MAX_AREA = 65536;
+/** Batches of fewer pixels (four 64×64 tiles, as ZRLE) are encoded on the JS thread. */
+export const TIGHT_ASYNC_MIN_PIXELS = 4 * 64 * 64;
+
 /** rfbproto: filtered data shorter than this goes uncompressed. */
 const MIN_TO_COMPRESS = 12;
 
@@ -276,6 +279,11 @@ export class TightEncoder implements BatchEncoder {
    */
   async encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<Buffer[][]> {
     this.notDuringBatch();
+    let pixels = 0;
+    for (const r of rects) if (r.w > 0 && r.h > 0) pixels += r.w * r.h;
+    // A few tiles (a cursor, a clock, a scrolled-in line) are encoded right here: the pool's
+    // round trip (thread wake-ups, an event-loop turn per stream) costs more than they do.
+    if (pixels < TIGHT_ASYNC_MIN_PIXELS) return this.plan(surface, rects, pf).flatMap((p) => this.finishSync(surface, p));
     const planned = this.plan(surface, rects, pf, true);
     this.batchRunning = true;
     try {
