@@ -18,6 +18,8 @@ constexpr uint64_t kMaxDimension = 16384;
 constexpr uint64_t kMaxStride = uint64_t{1} << 20;
 constexpr uint64_t kMinTile = 8;
 constexpr uint64_t kMaxTile = 256;
+// Segment hashes (scroll history) hash one tile's row with the signatures' hash.
+static_assert(kMaxTile <= kMaxSigSegment, "tiles wider than the signature keys");
 constexpr uint64_t kMaxProbeStep = 256;
 
 // A validated capture request: everything the worker needs, no JS values.
@@ -161,20 +163,15 @@ bool ValidatePlane(const Napi::CallbackInfo& info, PlaneArgs* out, std::string* 
   return true;
 }
 
-// The optional probe argument: undefined, or {rowSigs: Uint8Array(height*8), rowStep, phase}.
-bool ValidateProbe(const Napi::Value& value, uint32_t height, CaptureJob* job, std::string* error) {
+// The optional probe argument: undefined, or {rowStep, phase, fullPassOnChange?}; it reads the
+// source signatures, so sourceSigs must be given too (checked in Validate).
+bool ValidateProbe(const Napi::Value& value, CaptureJob* job, std::string* error) {
   if (value.IsUndefined()) return true;
   if (!value.IsObject()) {
-    *error = "probe must be an object {rowSigs, rowStep, phase} or undefined, got " + ValueForMessage(value);
+    *error = "probe must be an object {rowStep, phase} or undefined, got " + ValueForMessage(value);
     return false;
   }
   Napi::Object probe = value.As<Napi::Object>();
-  Napi::Value sigs = probe.Get("rowSigs");
-  if (!sigs.IsTypedArray() || sigs.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-      sigs.As<Napi::Uint8Array>().ByteLength() != uint64_t{height} * 8) {
-    *error = "probe.rowSigs must be a Buffer of height*8 = " + std::to_string(uint64_t{height} * 8) + " bytes";
-    return false;
-  }
   uint64_t step, phase;
   if (!PlaneField(probe, "rowStep", 1, kMaxProbeStep, &step, error, "probe")) return false;
   if (!PlaneField(probe, "phase", 0, step - 1, &phase, error, "probe")) return false;
@@ -184,7 +181,7 @@ bool ValidateProbe(const Napi::Value& value, uint32_t height, CaptureJob* job, s
     return false;
   }
   job->full_pass_on_change = full_pass.IsUndefined() || full_pass.As<Napi::Boolean>().Value();
-  job->row_sigs = sigs.As<Napi::Uint8Array>().Data();
+  job->probe = true;
   job->row_step = static_cast<uint32_t>(step);
   job->phase = static_cast<uint32_t>(phase);
   return true;
@@ -282,7 +279,7 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
     *error = "full must be a boolean, got " + ValueForMessage(info[4]);
     return false;
   }
-  if (!ValidateProbe(info[5], args.height, &req->job, error)) return false;
+  if (!ValidateProbe(info[5], &req->job, error)) return false;
 
   req->mapping = args.mapping;
   CaptureJob& job = req->job;
@@ -299,6 +296,10 @@ bool Validate(const Napi::CallbackInfo& info, CaptureRequest* req, std::string* 
   req->tiles = static_cast<uint64_t>(job.tiles_x) * job.tiles_y;
   if (!ValidateHistory(info[6], args.width, args.height, job.tiles_x, &job, error)) return false;
   if (!ValidateSourceSigs(info[7], args.width, args.height, tile, &job, error)) return false;
+  if (job.probe && job.src_sigs == nullptr) {
+    *error = "probe needs sourceSigs (it checks rows through the source signatures)";
+    return false;
+  }
   job.tiling = args.tiling;
   req->scratch_bytes = args.tiling == Tiling::kLinear ? 0 : args.row_bytes;
   return true;
@@ -327,8 +328,7 @@ Napi::Object MakeResult(Napi::Env env, const uint8_t* dirty, const uint8_t* boun
 class CaptureWorker : public Napi::AsyncWorker {
  public:
   CaptureWorker(Napi::Env env, const CaptureRequest& req, const Napi::Object& mapping_object,
-                const Napi::Object& surface_object, const Napi::Value& probe_object, const Napi::Value& history_object,
-                const Napi::Value& sigs_object)
+                const Napi::Object& surface_object, const Napi::Value& history_object, const Napi::Value& sigs_object)
       : Napi::AsyncWorker(env, "vgpu-vnc:capture"),
         deferred_(Napi::Promise::Deferred::New(env)),
         mapping_(req.mapping),
@@ -338,7 +338,6 @@ class CaptureWorker : public Napi::AsyncWorker {
         scratch_(req.scratch_bytes) {
     mapping_ref_ = Napi::Persistent(mapping_object);
     surface_ref_ = Napi::Persistent(surface_object);
-    if (probe_object.IsObject()) probe_ref_ = Napi::Persistent(probe_object.As<Napi::Object>());
     if (history_object.IsObject()) history_ref_ = Napi::Persistent(history_object.As<Napi::Object>());
     if (sigs_object.IsObject()) sigs_ref_ = Napi::Persistent(sigs_object.As<Napi::Object>());
     job_.dirty = dirty_.data();
@@ -386,7 +385,6 @@ class CaptureWorker : public Napi::AsyncWorker {
   ProbeOutcome probe_;
   Napi::ObjectReference mapping_ref_;
   Napi::ObjectReference surface_ref_;
-  Napi::ObjectReference probe_ref_;  // keeps rowSigs alive
   Napi::ObjectReference history_ref_;  // keeps segmentHashes and oldRows alive
   Napi::ObjectReference sigs_ref_;  // keeps the source signatures alive
 };
@@ -402,8 +400,7 @@ Napi::Value Capture(const Napi::CallbackInfo& info) {
     deferred.Reject(ErrorWithCode(env, code, error).Value());
     return deferred.Promise();
   }
-  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), info[5], info[6],
-                                   info[7]);
+  auto* worker = new CaptureWorker(env, req, info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), info[6], info[7]);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

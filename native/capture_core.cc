@@ -718,7 +718,7 @@ inline uint64_t PixelSig(const uint8_t* src, uint32_t n, uint64_t readable, bool
 
 // Segment hashes of surface rows [y0, y1) for the tile columns marked in cols (all when cols is
 // nullptr): the signatures' hash (AVX2 where the CPU has it; bench capture sigs, 1080p, every
-// pixel changed, with the history: 2.9x -> 2.5x memcpy against RowHash).
+// pixel changed, with the history: 2.9x -> 2.5x memcpy against the scalar hash it replaced).
 inline void HashSegments(const CaptureJob& job, uint32_t y0, uint32_t y1, const uint8_t* cols) {
   const uint32_t tile = job.tile_size;
   const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
@@ -729,25 +729,11 @@ inline void HashSegments(const CaptureJob& job, uint32_t y0, uint32_t y1, const 
     for (uint32_t tx = 0, x = 0; tx < job.tiles_x; tx++, x += tile) {
       if (cols != nullptr && !cols[tx]) continue;
       const uint32_t n = x + tile < job.width ? tile : job.width - x;
-      // PixelSig's keys cover kMaxSigSegment pixels (tiles are at most that: capture.cc's kMaxTile).
-      const uint64_t hash = n <= kMaxSigSegment ? PixelSig<FromXRGB8888>(row + static_cast<uint64_t>(x) * 4, n, static_cast<uint64_t>(n) * 4, avx2)
-                                                : RowHash(row + static_cast<uint64_t>(x) * 4, static_cast<uint64_t>(n) * 4);
+      // n <= kMaxSigSegment, as PixelSig needs: tiles are at most that (capture.cc, static_assert).
+      const uint64_t hash = PixelSig<FromXRGB8888>(row + static_cast<uint64_t>(x) * 4, n, static_cast<uint64_t>(n) * 4, avx2);
       std::memcpy(out + static_cast<uint64_t>(tx) * 8, &hash, 8);
     }
   }
-}
-
-// A whole row's signature: its segments' signatures chained. The same value for a source row
-// converted by Conv and for the surface row holding those pixels (X bits do not count).
-template <typename Conv>
-uint64_t RowSig(const uint8_t* src, uint32_t width, uint64_t readable, bool avx2) {
-  uint64_t h = 0x9E3779B185EBCA87ull ^ width;
-  for (uint32_t x = 0; x < width; x += kMaxSigSegment) {
-    const uint32_t n = width - x < kMaxSigSegment ? width - x : kMaxSigSegment;
-    const uint64_t at = static_cast<uint64_t>(x) * Conv::kBpp;
-    h = Fold64(h ^ PixelSig<Conv>(src + at, n, readable - at, avx2), 0xC2B2AE3D27D4EB4Full);
-  }
-  return h <= kChanging ? h + 2 : h;  // never 0 (unknown)
 }
 
 inline uint8_t* SigAt(const CaptureJob& job, uint32_t y, uint32_t s) {
@@ -901,7 +887,7 @@ inline bool RowEquals(const uint8_t* src, const uint8_t* dst, uint32_t n) {
 
 template <typename Conv>
 bool ProbeWith(const CaptureJob& job) {
-  const bool avx2 = CpuHasAvx2();
+  const bool avx2 = !job.portable && CpuHasAvx2();
   const uint64_t dst_stride = static_cast<uint64_t>(job.width) * 4;
   const uint64_t row_bytes = static_cast<uint64_t>(job.width) * Conv::kBpp;
   for (uint32_t y = job.phase; y < job.height; y += job.row_step) {
@@ -912,17 +898,18 @@ bool ProbeWith(const CaptureJob& job) {
       DetileRow(job.tiling, job.src, job.src_stride, y, row_bytes, job.scratch);
       src_row = job.scratch;
     }
-    uint8_t* sig_at = job.row_sigs + static_cast<uint64_t>(y) * 8;
-    uint64_t sig;
-    std::memcpy(&sig, sig_at, 8);
-    if (sig == RowSig<Conv>(src_row, job.width, row_bytes, avx2)) continue;
-    // Unknown or stale: the surface decides.
     const uint8_t* surface_row = job.surface + y * dst_stride;
-    if (!RowEquals<Conv>(src_row, surface_row, job.width)) return true;
-    // Signed from the surface, not from the source hashed above: the guest may have written the
-    // row in between, and a signature must vouch for what the surface holds.
-    const uint64_t held = RowSig<FromXRGB8888>(surface_row, job.width, dst_stride, avx2);
-    std::memcpy(sig_at, &held, 8);
+    for (uint32_t s = 0; s < job.sig_segs_x; s++) {
+      const uint64_t sig = LoadSig(job, y, s);
+      if (sig > kChanging && SourceHasSig<Conv>(job, src_row, s, sig, avx2)) continue;
+      // Unknown, changed last pass, or stale: the surface decides.
+      const uint32_t x = s * job.sig_segment;
+      const uint32_t n = x + job.sig_segment < job.width ? job.sig_segment : job.width - x;
+      if (!RowEquals<Conv>(src_row + static_cast<uint64_t>(x) * Conv::kBpp, surface_row + static_cast<uint64_t>(x) * 4, n))
+        return true;
+      // Signed from the surface, not the source: the guest may write the row meanwhile.
+      SignSegment(job, surface_row, y, s, avx2);
+    }
   }
   return false;
 }
@@ -946,35 +933,7 @@ auto WithConverter(PixelFormat format, Fn&& fn) {
   return fn(FromXRGB8888{});
 }
 
-constexpr uint64_t kPrime1 = 0x9E3779B185EBCA87ull;
-constexpr uint64_t kPrime2 = 0xC2B2AE3D27D4EB4Full;
-constexpr uint64_t kPrime3 = 0x165667B19E3779F9ull;
-
-inline uint64_t Rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
-inline uint64_t Round(uint64_t acc, uint64_t input) { return Rotl(acc + input * kPrime2, 31) * kPrime1; }
-
 }  // namespace
-
-uint64_t RowHash(const uint8_t* p, uint64_t n) {
-  // Four independent lanes keep the multipliers busy; the row length is mixed in.
-  uint64_t a = kPrime1 + kPrime2, b = kPrime2, c = 0, d = 0 - kPrime1;
-  uint64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a = Round(a, Load64(p + i));
-    b = Round(b, Load64(p + i + 8));
-    c = Round(c, Load64(p + i + 16));
-    d = Round(d, Load64(p + i + 24));
-  }
-  uint64_t h = Rotl(a, 1) + Rotl(b, 7) + Rotl(c, 12) + Rotl(d, 18) + n;
-  for (; i + 8 <= n; i += 8) h = Rotl(h ^ Round(0, Load64(p + i)), 27) * kPrime1 + kPrime3;
-  for (; i < n; i++) h = Rotl(h ^ (p[i] * kPrime1), 11) * kPrime2;
-  h ^= h >> 33;
-  h *= kPrime2;
-  h ^= h >> 29;
-  h *= kPrime3;
-  h ^= h >> 32;
-  return h == 0 ? 1 : h;
-}
 
 bool ProbeFindsChange(const CaptureJob& job) {
   return WithConverter(job.format, [&](auto conv) { return ProbeWith<decltype(conv)>(job); });
@@ -982,7 +941,7 @@ bool ProbeFindsChange(const CaptureJob& job) {
 
 uint32_t RunCaptureOrProbe(const CaptureJob& job, ProbeOutcome* outcome) {
   *outcome = ProbeOutcome{};
-  if (job.row_sigs != nullptr && !job.full) {
+  if (job.probe && job.src_sigs != nullptr && !job.full) {
     outcome->changed = ProbeFindsChange(job);
     outcome->probe_only = !outcome->changed || !job.full_pass_on_change;
   }

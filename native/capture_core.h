@@ -24,12 +24,12 @@ struct CaptureJob {
   uint32_t tiles_y;
   Tiling tiling = Tiling::kLinear;  // non-linear: src is the plane base, rows de-tiled first
   uint8_t* scratch = nullptr;       // width*Bpp bytes when tiled (one de-tiled row)
-  uint8_t* row_sigs = nullptr;      // probe: height*8 bytes (any alignment), u64 per row; nullptr = no probe
+  bool probe = false;               // an idle probe first (needs src_sigs; see ProbeFindsChange)
   uint32_t row_step = 16;           // probe: every row_step-th row (>= 1) ...
   uint32_t phase = 0;               // ... starting at this row (< row_step)
   bool full_pass_on_change = true;  // probe: false = stop after the probe even when it sees a change
   // Scroll detection (see src/surface/scroll.ts). seg_hashes: height*tiles_x u64 (any alignment),
-  // [y*tiles_x + tx] = RowHash of surface row y, tile column tx, rewritten for dirty tiles (all
+  // [y*tiles_x + tx] = a 64-bit hash of surface row y, tile column tx, rewritten for dirty tiles (all
   // tiles when full) after the capture wrote them; others keep their value. nullptr = none.
   uint8_t* seg_hashes = nullptr;
   // Rewrite every segment's hash, not only the dirty tiles' (after captures that kept none).
@@ -67,15 +67,13 @@ constexpr uint32_t kMaxSigSegment = 256;
 // Returns the number of dirty tiles. Geometry must already be validated.
 uint32_t RunCapture(const CaptureJob& job);
 
-// A cheap idle check (x11vnc-style) used when job.row_sigs is set and job.full
-// is false: looks at rows phase, phase+row_step, ... only. A row counts as
-// unchanged when its source, converted, hashes to row_sigs[y] (0 = unknown), or
-// else when it converts to exactly what the surface holds; the surface row's
-// hash is then remembered, so an idle probe reads source rows only. Never writes the
-// surface. The caller zeroes row_sigs whenever the surface's pixels change
-// (a full pass that found changes, a new mode, anything drawn into it):
-// a remembered hash vouches for the surface as it was.
-// True as soon as one probed row differs.
+// A cheap idle check (x11vnc-style) used when job.probe is set and job.full is
+// false: looks at rows phase, phase+row_step, ... only, through the source
+// signatures (job.src_sigs, required). A segment of such a row counts as
+// unchanged when its source, converted, hashes to its signature, or else when it
+// converts to exactly what the surface holds; it is then signed from the
+// surface, so an idle probe reads source rows only. Never writes the surface.
+// True as soon as one probed segment differs.
 bool ProbeFindsChange(const CaptureJob& job);
 
 struct ProbeOutcome {
@@ -88,7 +86,5 @@ struct ProbeOutcome {
 // dirty tiles.
 uint32_t RunCaptureOrProbe(const CaptureJob& job, ProbeOutcome* outcome);
 
-// 64-bit hash of n bytes (xxHash64's round and avalanche); never 0.
-uint64_t RowHash(const uint8_t* p, uint64_t n);
 
 }  // namespace vgpu

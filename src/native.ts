@@ -47,14 +47,12 @@ export interface CaptureResult {
 
 /**
  * A cheap idle check before the full pass (x11vnc-style): only rows phase, phase+rowStep, … are
- * looked at. A row is unchanged when its source bytes hash to rowSigs[y], or (rowSigs[y] = 0,
- * unknown) when it converts to exactly what the surface holds, and its hash is then stored. If any
- * probed row differs, the full pass runs as without a probe. Zero rowSigs whenever the surface
- * changes otherwise (after every full pass, a new surface, pixels drawn into it).
+ * looked at, through the source signatures (the capture's `sourceSigs`, required with a probe). A
+ * segment of such a row is unchanged when its source, converted, hashes to its signature, or else
+ * when it converts to exactly what the surface holds (it is then signed from the surface). If any
+ * probed segment differs, the full pass runs as without a probe.
  */
 export interface CaptureProbe {
-  /** height × 8 bytes, one u64 per row, owned by the caller */
-  rowSigs: Uint8Array;
   /** 1..256 */
   rowStep: number;
   /** 0..rowStep-1 */

@@ -124,8 +124,6 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private closed = false;
   private lastProblem: string | undefined;
   private lastPlane: PlaneGeometry | undefined;
-  /** Per-row source hashes the native probe remembers (see CaptureProbe); zeroed when the surface changes. */
-  private rowSigs: Buffer;
   private probePhase = 0;
   private idleTicks = 0;
   private ticksSinceFullPass = 0;
@@ -151,7 +149,6 @@ export class CapturedDisplay extends EventEmitter implements Display {
     const w = opts.defaultWidth ?? 1024, h = opts.defaultHeight ?? 768;
     this.grid = new TileGrid(w, h, this.tileSize);
     this.buffers = new SurfaceBuffers({ data: Buffer.alloc(w * h * 4), width: w, height: h }, this.grid);
-    this.rowSigs = Buffer.alloc(h * 8);
     this.sigs = new SourceSignatures(w, h, this.tileSize);
     if (opts.scrollDetection !== false) this.scroll = new ScrollHistory(this.grid);
     if (opts.resize) this.requestResize = opts.resize;
@@ -283,13 +280,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
     const result = plane.stride * plane.height <= SYNC_CAPTURE_MAX_BYTES ? native.captureSync(...args) : await native.capture(...args);
     this.captures++;
     this.ticksSinceFullPass = 0;
-    if (result.dirtyCount > 0) {
-      this.idleTicks = 0;
-      // Remembered row hashes vouch for the old pixels only.
-      if (!resized) this.rowSigs.fill(0);
-    } else {
-      this.idleTicks++;
-    }
+    if (result.dirtyCount > 0) this.idleTicks = 0;
+    else this.idleTicks++;
     if (this.lastProblem !== undefined) this.opts.log(`display: picture back (${plane.width}x${plane.height})`);
     this.lastProblem = undefined;
     this.lastPlane = plane;
@@ -345,13 +337,13 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private async probeSaysUnchanged(mapping: NativeMapping, plane: PlaneGeometry, target: Buffer): Promise<true | undefined> {
     if (this.lastPlane === undefined || !samePlane(plane, this.lastPlane)) return undefined;
     if (this.idleTicks < PROBE_AFTER_IDLE_TICKS || this.ticksSinceFullPass >= FULL_PASS_EVERY_TICKS - 1) return undefined;
-    const probe = { rowSigs: this.rowSigs, rowStep: PROBE_ROW_STEP, phase: this.probePhase, fullPassOnChange: false };
+    const probe = { rowStep: PROBE_ROW_STEP, phase: this.probePhase, fullPassOnChange: false };
     this.probePhase = (this.probePhase + 1) % PROBE_ROW_STEP;
     const probedBytes = Math.ceil(plane.height / PROBE_ROW_STEP) * plane.stride;
     const result =
       probedBytes <= SYNC_PROBE_MAX_BYTES
-        ? native.captureSync(mapping, plane, target, this.tileSize, false, probe)
-        : await native.capture(mapping, plane, target, this.tileSize, false, probe);
+        ? native.captureSync(mapping, plane, target, this.tileSize, false, probe, undefined, this.sigs.current())
+        : await native.capture(mapping, plane, target, this.tileSize, false, probe, undefined, this.sigs.current());
     return result.probeChanged ? undefined : true;
   }
 
@@ -376,7 +368,6 @@ export class CapturedDisplay extends EventEmitter implements Display {
     renderNoSignal(data, width, height, reason);
     data.copy(target);
     this.buffers.present(target, undefined);
-    this.rowSigs.fill(0);
     this.sigs.forget();
     this.wanted = false;
     this.emit('damage', this.grid.newBitmap(1), [], undefined); // no bounds: whole tiles
@@ -386,7 +377,6 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private replaceSurface(surface: SurfaceView): void {
     this.grid = new TileGrid(surface.width, surface.height, this.tileSize);
     this.buffers.replace(surface, this.grid);
-    this.rowSigs = Buffer.alloc(surface.height * 8);
     this.wanted = false;
     this.emit('resize', surface);
   }

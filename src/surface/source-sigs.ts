@@ -31,6 +31,11 @@ export class SourceSignatures {
     return this.arg;
   }
 
+  /** The capture argument as it is, for an idle probe (a probe is not a pass: no refresh is counted). */
+  current(): SourceSigs {
+    return this.arg;
+  }
+
   /** The surface changed without a capture (drawn into, replaced): no signature vouches for it any more. */
   forget(now = performance.now()): void {
     this.arg.sigs.fill(0);

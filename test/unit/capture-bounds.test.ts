@@ -148,8 +148,10 @@ describe('capture bounds', () => {
     native.captureSync(mapping, plane, surface, 32, true);
     bytes[0] = 7;
     mapping.write(0, bytes);
-    const probe = { rowSigs: Buffer.alloc(height * 8), rowStep: 1, phase: 0, fullPassOnChange: false };
-    const result = native.captureSync(mapping, plane, surface, 32, false, probe);
+    const probe = { rowStep: 1, phase: 0, fullPassOnChange: false };
+    const sigs = { sigs: Buffer.alloc(height * 2 * 8), segmentWidth: 32 };
+    const result = native.captureSync(mapping, plane, surface, 32, false, probe, undefined, sigs);
+    expect(result.probeChanged).toBe(true);
     expect(result.probeOnly).toBe(true);
     expect(result.bounds.every((b) => b === 0)).toBe(true);
     mapping.close();

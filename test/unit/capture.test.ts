@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { native, type NativeMapping, type PlaneGeometry } from '../../src/native.js';
+import { native, type CaptureProbe, type NativeMapping, type PlaneGeometry, type SourceSigs } from '../../src/native.js';
 import { xorshift as rng } from '../helpers/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vgpu-capture-'));
@@ -412,70 +412,74 @@ describe('idle probe', () => {
   const width = 64;
   const height = 48;
   const plane: PlaneGeometry = { fourcc: fourccCode('XR24'), width, height, stride: width * 4, offset: 0 };
+  const SEGMENT = 32; // two segments a row
 
   function setup() {
     const image = buildImage(LAYOUTS[0], width, height, 4242, 0, 0, 0);
     const { mapping } = mapBytes(image.bytes);
     const surface = Buffer.alloc(width * height * 4);
     native.captureSync(mapping, plane, surface, 16, false);
-    return { mapping, surface, rowSigs: Buffer.alloc(height * 8) };
+    // All 0 (unknown): the surface decides until the probe has signed a segment.
+    return { mapping, surface, sigs: { sigs: Buffer.alloc(height * (width / SEGMENT) * 8), segmentWidth: SEGMENT } };
   }
-  const sigOf = (sigs: Buffer, y: number) => sigs.readBigUInt64LE(y * 8);
+  const sigOf = (s: { sigs: Buffer }, y: number, segment = 0) => s.sigs.readBigUInt64LE((y * (width / SEGMENT) + segment) * 8);
+  const probeWith = (m: NativeMapping, surface: Buffer, sigs: SourceSigs, probe: CaptureProbe) =>
+    native.captureSync(m, plane, surface, 16, false, probe, undefined, sigs);
 
-  it('looks at rows phase, phase+step, … only, remembers their hashes and never writes the surface', () => {
-    const { mapping, surface, rowSigs } = setup();
+  it('looks at rows phase, phase+step, … only, signs their segments and never writes the surface', () => {
+    const { mapping, surface, sigs } = setup();
     const before = Buffer.from(surface);
-    const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase: 3 });
+    const r = probeWith(mapping, surface, sigs, { rowStep: 16, phase: 3 });
     expect([r.probeOnly, r.probeChanged, r.dirtyCount]).toEqual([true, false, 0]);
     expect([...r.dirty].every((d) => d === 0)).toBe(true);
-    for (let y = 0; y < height; y++) expect(sigOf(rowSigs, y) !== 0n, `row ${y}`).toBe(y % 16 === 3);
+    for (let y = 0; y < height; y++) for (const s of [0, 1]) expect(sigOf(sigs, y, s) !== 0n, `row ${y}`).toBe(y % 16 === 3);
     expect(surface.equals(before)).toBe(true);
     mapping.close();
   });
 
   it('a changed pixel is seen by the probe of its row only; then the full pass updates it', () => {
-    const { mapping, surface, rowSigs } = setup();
-    for (let phase = 0; phase < 16; phase++) native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase });
+    const { mapping, surface, sigs } = setup();
+    for (let phase = 0; phase < 16; phase++) probeWith(mapping, surface, sigs, { rowStep: 16, phase });
     const [x, y] = [50, 37]; // row 37: phase 5
     const at = (y * width + x) * 4;
     mapping.writeU32(at, (mapping.readU32(at) ^ 0x00808080) >>> 0);
     for (let phase = 0; phase < 16; phase++) {
       if (phase === 5) continue;
-      const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase });
+      const r = probeWith(mapping, surface, sigs, { rowStep: 16, phase });
       expect([r.probeOnly, r.probeChanged], `phase ${phase}`).toEqual([true, false]);
     }
-    const stop = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase: 5, fullPassOnChange: false });
+    const stop = probeWith(mapping, surface, sigs, { rowStep: 16, phase: 5, fullPassOnChange: false });
     expect([stop.probeOnly, stop.probeChanged, stop.dirtyCount]).toEqual([true, true, 0]);
     expect(surface.readUInt32LE(at)).not.toBe(mapping.readU32(at) & 0xffffff);
-    const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 16, phase: 5 });
+    const r = probeWith(mapping, surface, sigs, { rowStep: 16, phase: 5 });
     expect([r.probeOnly, r.probeChanged, r.dirtyCount]).toEqual([false, true, 1]);
     expect(r.dirty[Math.floor(y / 16) * 4 + Math.floor(x / 16)]).toBe(1);
     expect(surface.readUInt32LE(at)).toBe(mapping.readU32(at) & 0xffffff);
     mapping.close();
   });
 
-  it('a change of the ignored X byte only keeps the row\'s hash: the surface is not consulted', () => {
-    const { mapping, surface, rowSigs } = setup();
-    native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
-    const old = sigOf(rowSigs, 10);
-    expect(old).not.toBe(0n);
+  it('a change of the ignored X byte only keeps the segment\'s signature: the surface is not consulted', () => {
+    const { mapping, surface, sigs } = setup();
+    probeWith(mapping, surface, sigs, { rowStep: 8, phase: 2 });
+    const old = sigOf(sigs, 10);
+    expect(old > 1n).toBe(true);
     mapping.writeU32(10 * width * 4, (mapping.readU32(10 * width * 4) ^ 0xff000000) >>> 0);
-    // Were the surface asked, this would count as a change: the hash vouches for it instead.
+    // Were the surface asked, this would count as a change: the signature vouches for it instead.
     surface.writeUInt32LE(surface.readUInt32LE(10 * width * 4) ^ 0x00ffffff, 10 * width * 4);
-    const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
+    const r = probeWith(mapping, surface, sigs, { rowStep: 8, phase: 2 });
     expect([r.probeOnly, r.probeChanged]).toEqual([true, false]);
-    expect(sigOf(rowSigs, 10)).toBe(old);
+    expect(sigOf(sigs, 10)).toBe(old);
     mapping.close();
   });
 
-  it('a stale hash is replaced by the row\'s own once the surface says the row is unchanged', () => {
-    const { mapping, surface, rowSigs } = setup();
-    native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
-    const good = sigOf(rowSigs, 10);
-    rowSigs.writeBigUInt64LE(0x1234567890abcdefn, 10 * 8); // a hash of something else
-    const r = native.captureSync(mapping, plane, surface, 16, false, { rowSigs, rowStep: 8, phase: 2 });
+  it('a stale signature is replaced by the segment\'s own once the surface says it is unchanged', () => {
+    const { mapping, surface, sigs } = setup();
+    probeWith(mapping, surface, sigs, { rowStep: 8, phase: 2 });
+    const good = sigOf(sigs, 10);
+    sigs.sigs.writeBigUInt64LE(0x1234567890abcdefn, 10 * (width / SEGMENT) * 8); // a signature of something else
+    const r = probeWith(mapping, surface, sigs, { rowStep: 8, phase: 2 });
     expect([r.probeOnly, r.probeChanged]).toEqual([true, false]);
-    expect(sigOf(rowSigs, 10)).toBe(good);
+    expect(sigOf(sigs, 10)).toBe(good);
     mapping.close();
   });
 
@@ -484,12 +488,12 @@ describe('idle probe', () => {
       const image = buildImage(layout, 37, 19, 0x99 + layout.code.charCodeAt(1));
       const { mapping } = mapBytes(image.bytes);
       const surface = Buffer.alloc(image.expected.length);
-      const rowSigs = Buffer.alloc(19 * 8);
+      const sigs = { sigs: Buffer.alloc(19 * Math.ceil(37 / 16) * 8), segmentWidth: 16 };
       native.captureSync(mapping, image.plane, surface, 8, false);
       const bpp = parseLayout(layout).bpp;
       const [x, y] = [29, 13];
       const at = image.plane.offset + y * image.plane.stride + x * bpp;
-      const probe = (phase: number) => native.capture(mapping, image.plane, surface, 8, false, { rowSigs, rowStep: 4, phase, fullPassOnChange: false });
+      const probe = (phase: number) => native.capture(mapping, image.plane, surface, 8, false, { rowStep: 4, phase, fullPassOnChange: false }, undefined, sigs);
       for (let phase = 0; phase < 4; phase++) expect((await probe(phase)).probeChanged).toBe(false);
       mapping.write(at, Uint8Array.from(mapping.read(at, bpp), (b) => b ^ 0xff)); // every channel changes
       for (let phase = 0; phase < 4; phase++) expect((await probe(phase)).probeChanged, `phase ${phase}`).toBe(phase === y % 4);
@@ -498,18 +502,18 @@ describe('idle probe', () => {
   }
 
   it('bad probe arguments → EINVAL naming the field', () => {
-    const { mapping, surface } = setup();
-    const bad: [unknown, RegExp][] = [
-      [{ rowSigs: Buffer.alloc(8), rowStep: 16, phase: 0 }, /probe\.rowSigs/],
-      [{ rowSigs: Buffer.alloc(height * 8), rowStep: 0, phase: 0 }, /probe\.rowStep/],
-      [{ rowSigs: Buffer.alloc(height * 8), rowStep: 4, phase: 4 }, /probe\.phase/],
-      [{ rowSigs: Buffer.alloc(height * 8), rowStep: 4, phase: 0, fullPassOnChange: 1 }, /probe\.fullPassOnChange/],
-      [7, /probe must be an object/],
+    const { mapping, surface, sigs } = setup();
+    const bad: [unknown, SourceSigs | undefined, RegExp][] = [
+      [{ rowStep: 16, phase: 0 }, undefined, /probe needs sourceSigs/],
+      [{ rowStep: 0, phase: 0 }, sigs, /probe\.rowStep/],
+      [{ rowStep: 4, phase: 4 }, sigs, /probe\.phase/],
+      [{ rowStep: 4, phase: 0, fullPassOnChange: 1 }, sigs, /probe\.fullPassOnChange/],
+      [7, sigs, /probe must be an object/],
     ];
-    for (const [probe, message] of bad) {
-      expect(() => native.captureSync(mapping, plane, surface, 16, false, probe as never)).toThrow(message);
+    for (const [probe, withSigs, message] of bad) {
+      expect(() => native.captureSync(mapping, plane, surface, 16, false, probe as never, undefined, withSigs)).toThrow(message);
       try {
-        native.captureSync(mapping, plane, surface, 16, false, probe as never);
+        native.captureSync(mapping, plane, surface, 16, false, probe as never, undefined, withSigs);
       } catch (err) {
         expect((err as NodeJS.ErrnoException).code).toBe('EINVAL');
       }
