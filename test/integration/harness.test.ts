@@ -185,7 +185,12 @@ describe('harness against Xvnc (no auth)', () => {
     const viewer = await openTigervnc(xvnc.port);
     try {
       await viewer.waitFor({ expectSize: { width: 320, height: 240 } });
-      const libvnc = grabLibvnc(xvnc.port, { encodings: ['hextile'], expectSize: { width: 640, height: 480 } });
+      // Until the new colour shows too: the size alone may settle before xsetroot has painted.
+      const libvnc = grabLibvnc(xvnc.port, {
+        encodings: ['hextile'],
+        expectSize: { width: 640, height: 480 },
+        untilPixels: [{ x: 639, y: 479, rgb: [0, 0xff, 0] }],
+      });
       await new Promise((r) => setTimeout(r, 500));
       await run('/usr/bin/xrandr', ['-display', xvnc.display, '--fb', '640x480']);
       await setRoot(xvnc.display, '-solid', '#00ff00');
