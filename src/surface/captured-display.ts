@@ -337,6 +337,8 @@ export class CapturedDisplay extends EventEmitter implements Display {
   private async probeSaysUnchanged(mapping: NativeMapping, plane: PlaneGeometry, target: Buffer): Promise<true | undefined> {
     if (this.lastPlane === undefined || !samePlane(plane, this.lastPlane)) return undefined;
     if (this.idleTicks < PROBE_AFTER_IDLE_TICKS || this.ticksSinceFullPass >= FULL_PASS_EVERY_TICKS - 1) return undefined;
+    // The probe trusts the signatures: when they are due to be forgotten, a real pass comes first.
+    if (this.sigs.refreshDue()) return undefined;
     const probe = { rowStep: PROBE_ROW_STEP, phase: this.probePhase, fullPassOnChange: false };
     this.probePhase = (this.probePhase + 1) % PROBE_ROW_STEP;
     const probedBytes = Math.ceil(plane.height / PROBE_ROW_STEP) * plane.stride;

@@ -25,9 +25,15 @@ export class SourceSignatures {
     this.refreshedAt = now;
   }
 
+  /** Whether the next pass forgets the signatures and compares for real. */
+  refreshDue(now = performance.now()): boolean {
+    return this.passes + 1 >= SIG_REFRESH_PASSES || now - this.refreshedAt >= SIG_REFRESH_MS;
+  }
+
   /** The capture argument for the next pass (forgotten first when a refresh is due). */
   forPass(now = performance.now()): SourceSigs {
-    if (++this.passes >= SIG_REFRESH_PASSES || now - this.refreshedAt >= SIG_REFRESH_MS) this.forget(now);
+    if (this.refreshDue(now)) this.forget(now);
+    else this.passes++;
     return this.arg;
   }
 

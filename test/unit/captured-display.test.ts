@@ -6,6 +6,7 @@ import { native, type NativeMapping, type PlaneGeometry } from '../../src/native
 import { CapturedDisplay, FULL_PASS_EVERY_TICKS, PROBE_AFTER_IDLE_TICKS, PROBE_ROW_STEP } from '../../src/surface/captured-display.js';
 import type { Frame, FrameSource } from '../../src/source/types.js';
 import { Fourcc } from '../../src/surface/fourcc.js';
+import { SIG_REFRESH_MS, type SourceSignatures } from '../../src/surface/source-sigs.js';
 
 /** A source over a plain file of XRGB8888 pixels whose frames the test dictates. */
 class ScriptedSource implements FrameSource {
@@ -314,6 +315,41 @@ describe('CapturedDisplay', () => {
     expect(fullPasses).toBeGreaterThanOrEqual(Math.floor(captured / FULL_PASS_EVERY_TICKS));
     await display.close();
   });
+
+  it('a hash collision on an idle, probed screen lasts no longer than the signatures\' refresh time', async () => {
+    const [w, h] = [64, 32];
+    const pixels = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 131) & 0xff;
+    const f = fileWith(pixels);
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(w, h) })), {
+      name: 't', maxFps: 1000, log: () => {}, tileSize: 16, idleIntervalMs: 250,
+    });
+    await display.start();
+    const poll = async (done: () => boolean, ms: number) => {
+      const end = performance.now() + ms;
+      while (!done() && performance.now() < end) {
+        display.wantFrame();
+        await sleep(5);
+      }
+    };
+    const probed = display.probeOnlyCaptures;
+    await poll(() => display.probeOnlyCaptures > probed + 2, 3000); // idle: probes stand in for passes
+    // A pixel of row 5 changes, and its segment's signature becomes that of the new pixels: what
+    // a hash collision would look like (the old pixels' hash equal to the new ones').
+    const at = (5 * w + 10) * 4;
+    f.mapping.writeU32(at, (f.mapping.readU32(at) ^ 0x00404040) >>> 0);
+    const sigs = (display as unknown as { sigs: SourceSignatures }).sigs.current();
+    const fresh = { sigs: Buffer.alloc(sigs.sigs.length), segmentWidth: sigs.segmentWidth };
+    native.captureSync(f.mapping, plane(w, h), Buffer.alloc(w * h * 4), 16, true, undefined, undefined, fresh);
+    const perRow = sigs.sigs.length / h;
+    fresh.sigs.copy(sigs.sigs, 5 * perRow, 5 * perRow, 5 * perRow + 8);
+    let damaged = false;
+    display.on('damage', () => (damaged = true));
+    await poll(() => damaged, SIG_REFRESH_MS + 2000);
+    expect(damaged).toBe(true);
+    expect(display.surface.data.readUInt32LE(at)).toBe(f.mapping.readU32(at) & 0x00ffffff);
+    await display.close();
+  }, 15_000);
 
   it('a new plane layout of the same size is captured in full, not probed against old hashes', async () => {
     const pixels = Buffer.alloc(32 * 32 * 4);
