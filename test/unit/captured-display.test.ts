@@ -260,6 +260,18 @@ describe('CapturedDisplay', () => {
     await display.close();
   });
 
+  /** A started display over a w×h file of many colours (tile 16), polled every `idleIntervalMs` while idle. */
+  async function patternedDisplay(w: number, h: number, idleIntervalMs: number) {
+    const pixels = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 131) & 0xff;
+    const f = fileWith(pixels);
+    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(w, h) })), {
+      name: 't', maxFps: 1000, log: () => {}, tileSize: 16, idleIntervalMs,
+    });
+    await display.start();
+    return { f, display };
+  }
+
   /** Keeps asking for frames until `done()` or the display has captured `maxTicks` more frames. */
   async function pollUntil(display: CapturedDisplay, done: () => boolean, maxTicks: number): Promise<void> {
     const start = display.captures;
@@ -271,13 +283,7 @@ describe('CapturedDisplay', () => {
 
   it('probes an idle screen, and sees a one-pixel change in any row within PROBE_ROW_STEP ticks', async () => {
     const [w, h] = [96, 80];
-    const pixels = Buffer.alloc(w * h * 4);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 131) & 0xff;
-    const f = fileWith(pixels);
-    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(w, h) })), {
-      name: 't', maxFps: 1000, log: () => {}, tileSize: 16, idleIntervalMs: 1,
-    });
-    await display.start();
+    const { f, display } = await patternedDisplay(w, h, 1);
     for (const [x, y] of [[5, 0], [90, 7], [40, 15], [17, 16], [60, 41], [95, 79]]) {
       // Let it go idle: probes stand in for the full pass.
       const probesBefore = display.probeOnlyCaptures;
@@ -318,13 +324,7 @@ describe('CapturedDisplay', () => {
 
   it('a hash collision on an idle, probed screen lasts no longer than the signatures\' refresh time', async () => {
     const [w, h] = [64, 32];
-    const pixels = Buffer.alloc(w * h * 4);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 131) & 0xff;
-    const f = fileWith(pixels);
-    const display = new CapturedDisplay(new ScriptedSource(() => ({ kind: 'plane', mapping: f.mapping, plane: plane(w, h) })), {
-      name: 't', maxFps: 1000, log: () => {}, tileSize: 16, idleIntervalMs: 250,
-    });
-    await display.start();
+    const { f, display } = await patternedDisplay(w, h, 250);
     const poll = async (done: () => boolean, ms: number) => {
       const end = performance.now() + ms;
       while (!done() && performance.now() < end) {
