@@ -18,7 +18,7 @@ import { rectHeader } from './raw.js';
 import { countColours, splitSolidAreas, surfaceWords, type SurfaceWords } from './rect-classifier.js';
 import { JpegCompressor, type Subsampling } from './tight-jpeg.js';
 import { pngFile, pngPalette, pngScanlines } from './tight-png.js';
-import type { BatchEncoder, Rect, SurfaceView } from './types.js';
+import { pixelCount, type BatchEncoder, type Rect, type SurfaceView } from './types.js';
 
 export const ENCODING_TIGHT = 7;
 export const ENCODING_TIGHT_PNG = -260;
@@ -279,11 +279,9 @@ export class TightEncoder implements BatchEncoder {
    */
   async encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<Buffer[][]> {
     this.notDuringBatch();
-    let pixels = 0;
-    for (const r of rects) if (r.w > 0 && r.h > 0) pixels += r.w * r.h;
     // A few tiles (a cursor, a clock, a scrolled-in line) are encoded right here: the pool's
     // round trip (thread wake-ups, an event-loop turn per stream) costs more than they do.
-    if (pixels < TIGHT_ASYNC_MIN_PIXELS) return this.plan(surface, rects, pf).flatMap((p) => this.finishSync(surface, p));
+    if (pixelCount(rects) < TIGHT_ASYNC_MIN_PIXELS) return this.plan(surface, rects, pf).flatMap((p) => this.finishSync(surface, p));
     const planned = this.plan(surface, rects, pf, true);
     this.batchRunning = true;
     try {

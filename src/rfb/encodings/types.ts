@@ -45,6 +45,13 @@ export interface BatchEncoder extends Encoder {
   encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<EncodedRects>;
 }
 
+/** Pixels in `rects` (empty ones count nothing): what decides whether a batch is worth the pool. */
+export function pixelCount(rects: readonly Rect[]): number {
+  let pixels = 0;
+  for (const r of rects) if (r.w > 0 && r.h > 0) pixels += r.w * r.h;
+  return pixels;
+}
+
 export function isBatchEncoder(e: Encoder): e is BatchEncoder {
   return typeof (e as Partial<BatchEncoder>).encodeBatch === 'function';
 }

@@ -8,7 +8,7 @@
 import { native, type NativeZStream } from '../../native.js';
 import { TranslatorCache, cpixelLayout, type PixelFormat, type PixelTranslator } from '../pixel-format.js';
 import { ColourTable } from './palette.js';
-import type { BatchEncoder, EncodedRects, Rect, SurfaceView } from './types.js';
+import { pixelCount, type BatchEncoder, type EncodedRects, type Rect, type SurfaceView } from './types.js';
 
 export const ENCODING_ZRLE = 16;
 
@@ -73,9 +73,7 @@ export class ZrleEncoder implements BatchEncoder {
    * zlib chunk per rect.
    */
   encodeBatch(surface: SurfaceView, rects: readonly Rect[], pf: PixelFormat): Promise<EncodedRects> {
-    let pixels = 0;
-    for (const r of rects) if (r.w > 0 && r.h > 0) pixels += r.w * r.h;
-    if (pixels < ZRLE_ASYNC_MIN_PIXELS) {
+    if (pixelCount(rects) < ZRLE_ASYNC_MIN_PIXELS) {
       try {
         return Promise.resolve(splitZrleRects(native.zrleEncodeSync(this.zstream, surface, rects, pf)));
       } catch (err) {
