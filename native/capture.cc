@@ -61,6 +61,18 @@ bool PlaneField(const Napi::Object& plane, const char* field, uint64_t min, uint
   return true;
 }
 
+// owner.field: a boolean, or undefined for `fallback`.
+bool OptionalBoolField(const Napi::Object& object, const char* field, bool fallback, bool* out, std::string* error,
+                       const char* owner) {
+  Napi::Value value = object.Get(field);
+  if (!value.IsUndefined() && !value.IsBoolean()) {
+    *error = std::string(owner) + "." + field + " must be a boolean or undefined, got " + ValueForMessage(value);
+    return false;
+  }
+  *out = value.IsUndefined() ? fallback : value.As<Napi::Boolean>().Value();
+  return true;
+}
+
 // The plane and surface arguments every entry point shares (info[0..2]), validated.
 struct PlaneArgs {
   Mapping* mapping = nullptr;
@@ -175,12 +187,7 @@ bool ValidateProbe(const Napi::Value& value, CaptureJob* job, std::string* error
   uint64_t step, phase;
   if (!PlaneField(probe, "rowStep", 1, kMaxProbeStep, &step, error, "probe")) return false;
   if (!PlaneField(probe, "phase", 0, step - 1, &phase, error, "probe")) return false;
-  Napi::Value full_pass = probe.Get("fullPassOnChange");
-  if (!full_pass.IsUndefined() && !full_pass.IsBoolean()) {
-    *error = "probe.fullPassOnChange must be a boolean or undefined, got " + ValueForMessage(full_pass);
-    return false;
-  }
-  job->full_pass_on_change = full_pass.IsUndefined() || full_pass.As<Napi::Boolean>().Value();
+  if (!OptionalBoolField(probe, "fullPassOnChange", true, &job->full_pass_on_change, error, "probe")) return false;
   job->probe = true;
   job->row_step = static_cast<uint32_t>(step);
   job->phase = static_cast<uint32_t>(phase);
@@ -207,12 +214,7 @@ bool ValidateHistory(const Napi::Value& value, uint32_t width, uint32_t height, 
     return false;
   }
   job->seg_hashes = hashes.As<Napi::Uint8Array>().Data();
-  Napi::Value all = history.Get("hashAll");
-  if (!all.IsUndefined() && !all.IsBoolean()) {
-    *error = "history.hashAll must be a boolean or undefined, got " + ValueForMessage(all);
-    return false;
-  }
-  job->hash_all_segments = all.IsBoolean() && all.As<Napi::Boolean>().Value();
+  if (!OptionalBoolField(history, "hashAll", false, &job->hash_all_segments, error, "history")) return false;
   Napi::Value old_rows = history.Get("oldRows");
   if (old_rows.IsUndefined()) return true;
   uint64_t step;
@@ -254,15 +256,10 @@ bool ValidateSourceSigs(const Napi::Value& value, uint32_t width, uint32_t heigh
              " bytes";
     return false;
   }
-  Napi::Value portable = object.Get("portableKernels");
-  if (!portable.IsUndefined() && !portable.IsBoolean()) {
-    *error = "sourceSigs.portableKernels must be a boolean or undefined, got " + ValueForMessage(portable);
-    return false;
-  }
+  if (!OptionalBoolField(object, "portableKernels", false, &job->portable, error, "sourceSigs")) return false;
   job->src_sigs = sigs.As<Napi::Uint8Array>().Data();
   job->sig_segment = static_cast<uint32_t>(segment);
   job->sig_segs_x = static_cast<uint32_t>(segs_x);
-  job->portable = portable.IsBoolean() && portable.As<Napi::Boolean>().Value();
   return true;
 }
 
